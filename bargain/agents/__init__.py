@@ -1,0 +1,1 @@
+"""Agents turn what they observe into moves: prompts, reply parsing, re-asks."""

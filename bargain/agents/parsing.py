@@ -1,0 +1,129 @@
+"""Robust parsing of model replies: JSON inside prose or code fences, item names or indices,
+accept/reject in any case. Every failure is a ParseError with a message the model can act on."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bargain.game import InvalidAllocation, parse_allocation
+
+
+class ParseError(ValueError):
+    """A reply could not be turned into a move; the message says why, for the re-ask."""
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+_ACCEPT = {"accept", "accepted", "yes", "y", "true", "approve", "agree"}
+_REJECT = {"reject", "rejected", "no", "n", "false", "decline", "refuse"}
+
+
+def _balanced_objects(text: str) -> list[str]:
+    """Every top-level {...} span in text, honouring strings, in order of appearance."""
+    spans, depth, start, in_str, escaped = [], 0, -1, False, False
+    for i, ch in enumerate(text):
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"' and depth > 0:
+            in_str = True
+        elif ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                spans.append(text[start : i + 1])
+    return spans
+
+
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """All JSON objects found in a reply, fenced ones first, then the last bare ones first."""
+    candidates = [m.strip() for m in _FENCE.findall(text)]
+    candidates += [s for c in list(candidates) for s in _balanced_objects(c)]
+    candidates += list(reversed(_balanced_objects(text)))
+    found = []
+    for candidate in candidates:
+        try:
+            obj = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+    return found
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower())
+
+
+def parse_text(reply: str) -> str:
+    """A free-text move (discussion, thinking, reflection): any non-empty reply."""
+    text = reply.strip()
+    if not text:
+        raise ParseError("the reply was empty")
+    return text
+
+
+def parse_proposal(reply: str, agent_names: Sequence[str], item_names: Sequence[str]) -> tuple[int, ...]:
+    """The allocation in a reply, as owners per item; raises ParseError naming the problem."""
+    objects = json_objects(reply)
+    if not objects:
+        raise ParseError('no JSON object found; reply with {"allocation": {"<agent name>": ["<item name>", ...]}}')
+    canonical_agents = {_canonical(a): a for a in agent_names}
+    last_error = ""
+    for obj in objects:
+        mapping = obj["allocation"] if isinstance(obj.get("allocation"), dict) else obj
+        allocation = {canonical_agents.get(_canonical(str(k)), str(k)): v for k, v in mapping.items()}
+        if not any(k in agent_names for k in allocation):
+            last_error = f"the JSON does not map agents ({', '.join(agent_names)}) to lists of items"
+            continue
+        try:
+            return parse_allocation(allocation, agent_names, item_names)
+        except InvalidAllocation as exc:
+            last_error = str(exc)
+    raise ParseError(last_error)
+
+
+def _vote_value(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().strip(".!").lower()
+        if word in _ACCEPT:
+            return True
+        if word in _REJECT:
+            return False
+    return None
+
+
+def parse_votes(reply: str, n_proposals: int) -> list[bool]:
+    """One accept (True) / reject (False) per proposal; raises ParseError naming the problem."""
+    keys = ", ".join(f'"{i}"' for i in range(1, n_proposals + 1))
+    for obj in json_objects(reply):
+        votes = obj.get("votes", obj)
+        if isinstance(votes, list):
+            votes = {str(i + 1): v for i, v in enumerate(votes)}
+        if not isinstance(votes, dict):
+            continue
+        by_number = {re.sub(r"\D", "", str(k)): v for k, v in votes.items()}
+        parsed = [_vote_value(by_number.get(str(i))) for i in range(1, n_proposals + 1)]
+        missing = [str(i + 1) for i, v in enumerate(parsed) if v is None]
+        if not missing:
+            return [bool(v) for v in parsed]
+        raise ParseError(
+            f"no valid accept/reject vote for proposal(s) {', '.join(missing)}; "
+            f'reply with {{"votes": {{{keys}}}}} mapping each to "accept" or "reject"'
+        )
+    if n_proposals == 1:
+        word = _vote_value(reply.strip().split()[0] if reply.strip() else "")
+        if word is not None:
+            return [word]
+    raise ParseError(f'no votes found; reply with {{"votes": {{...}}}} giving "accept" or "reject" for {keys}')

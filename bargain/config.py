@@ -1,0 +1,183 @@
+"""Structured config schema for the Hydra app, and the range checks OmegaConf cannot express.
+
+Types and enum values are checked by OmegaConf when the config is composed (``env.competition=high``
+fails there); numeric ranges and cross-field rules are checked by :func:`validate`, which the entry
+point calls before anything else runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; the message names the key and the allowed values."""
+
+
+class VoteRule(str, Enum):
+    unanimity = "unanimity"
+    supermajority = "supermajority"
+    majority = "majority"
+
+
+class SpeakingOrder(str, Enum):
+    fixed = "fixed"
+    reversed = "reversed"
+    random = "random"
+    rotate = "rotate"
+
+
+class Memory(str, Enum):
+    full = "full"  # each agent keeps its whole append-only conversation
+    stateless = "stateless"  # the seed's behaviour: every call sees only the rules and the current prompt
+
+
+class PreferenceKind(str, Enum):
+    vector = "vector"
+    matrix = "matrix"
+
+
+@dataclass
+class ServerConfig:
+    """How to start a self-hosted OpenAI-compatible server for a model (stopped by PID afterwards)."""
+
+    command: list[str] = MISSING
+    port: int = MISSING
+    ready_path: str = "/v1/models"
+    startup_timeout_s: float = 120.0
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    litellm_model: str = MISSING
+    api_key_env: str | None = None  # the *name* of the variable holding the key; never the key
+    api_base: str | None = None  # set to reach a self-hosted OpenAI-compatible server
+    hf_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # sampling parameters sent with every call
+    unsupported_params: list[str] = field(default_factory=list)  # dropped before sending (e.g. o-series temperature)
+    metadata: dict[str, Any] = field(default_factory=dict)  # capability metadata for analysis
+    max_concurrency: int = 8
+    rpm: int | None = None
+    tpm: int | None = None
+    price_input_per_mtok: float | None = None  # USD per million tokens, for models LiteLLM has no price for
+    price_output_per_mtok: float | None = None
+    server: ServerConfig | None = None
+
+
+@dataclass
+class EnvConfig:
+    n_items: int = 5
+    n_agents: int = 2
+    max_rounds: int = 10
+    gamma: float = 0.9
+    competition: float = 0.9
+    discussion: bool = True
+    discussion_turns: int = 1
+    thinking: bool = True
+    reflection: bool = True
+    reveal_votes: bool = True
+    vote_rule: VoteRule = VoteRule.unanimity
+    vote_threshold: float = 2 / 3  # fraction of agents, used by the supermajority rule
+    speaking_order: SpeakingOrder = SpeakingOrder.fixed
+    memory: Memory = Memory.full
+    max_reasks: int = 2
+    item_names: list[str] | None = None  # default: Apple, Jewel, Stone, Quill, Pencil, Book, Hat, Camera, Item_9 ...
+
+
+@dataclass
+class PreferencesConfig:
+    kind: PreferenceKind = PreferenceKind.vector
+    cooperation: float = 0.0  # matrix only: weight on other agents' gains
+
+
+@dataclass
+class RunConfig:
+    """Runtime knobs: they never change a game's outcome, so they are not part of its identity."""
+
+    game_concurrency: int = 4
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    budget_usd: float | None = None  # cap on this job's spend; games cut short are recorded budget_exceeded
+    sweep_budget_usd: float | None = None  # cap on the total in the spend ledger shared by the jobs of a sweep
+    ledger: str = "spend"  # spend ledger <store>/.ledger/<ledger>.json; give a sweep its own name for its own cap
+    max_error_fraction: float = 1.0  # the job fails if more games than this fraction end in error
+    cache: bool = True  # exact replay cache: re-runs and resumed games never pay twice
+    cache_dir: str | None = None  # default <store>/.cache; share one between stores to replay into a fresh store
+    progress: bool = True  # progress bar on stderr (only when it is a terminal)
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    n_games: int = 2
+    counterbalance: bool = True
+    store: str = "outputs/store"
+    model: ModelConfig = MISSING
+    opponent: ModelConfig = MISSING
+    opponents: dict[str, ModelConfig] = field(default_factory=dict)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def register() -> None:
+    """Register the schema so ``conf/config.yaml`` can name it in its defaults list."""
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: Any) -> None:
+    """Raise ConfigError naming the key and its allowed values for anything out of range."""
+    env = cfg.env
+    _check(0.0 <= env.competition <= 1.0, f"env.competition={env.competition} must be in [0, 1]")
+    _check(0.0 < env.gamma <= 1.0, f"env.gamma={env.gamma} must be in (0, 1]")
+    _check(2 <= env.n_agents <= 10, f"env.n_agents={env.n_agents} must be an integer in [2, 10]")
+    _check(2 <= env.n_items <= 12, f"env.n_items={env.n_items} must be an integer in [2, 12]")
+    _check(env.max_rounds >= 1, f"env.max_rounds={env.max_rounds} must be >= 1")
+    _check(env.discussion_turns >= 1, f"env.discussion_turns={env.discussion_turns} must be >= 1")
+    _check(env.max_reasks >= 0, f"env.max_reasks={env.max_reasks} must be >= 0")
+    _check(0.5 < env.vote_threshold <= 1.0, f"env.vote_threshold={env.vote_threshold} must be in (0.5, 1]")
+    if env.item_names is not None:
+        names = [str(i).strip().lower() for i in env.item_names]
+        _check(
+            len(names) == env.n_items and len(set(names)) == len(names) and all(names),
+            f"env.item_names must list {env.n_items} distinct non-empty names (env.n_items={env.n_items})",
+        )
+    pref = cfg.preferences
+    _check(0.0 <= pref.cooperation <= 1.0, f"preferences.cooperation={pref.cooperation} must be in [0, 1]")
+    _check(
+        pref.kind == PreferenceKind.matrix or pref.cooperation == 0.0,
+        "preferences.cooperation is only used with preferences=matrix; set it to 0 or choose preferences=matrix",
+    )
+    _check(cfg.n_games >= 0, f"n_games={cfg.n_games} must be >= 0")
+    _check(
+        len(cfg.opponents) <= env.n_agents - 2 or not cfg.opponents,
+        f"opponents has {len(cfg.opponents)} entries but env.n_agents={env.n_agents} leaves "
+        f"{env.n_agents - 2} extra seats",
+    )
+    run = cfg.run
+    _check(run.game_concurrency >= 1, f"run.game_concurrency={run.game_concurrency} must be >= 1")
+    _check(run.max_retries >= 0, f"run.max_retries={run.max_retries} must be >= 0")
+    _check(run.timeout_s > 0, f"run.timeout_s={run.timeout_s} must be > 0")
+    _check(run.budget_usd is None or run.budget_usd > 0, f"run.budget_usd={run.budget_usd} must be > 0 or null")
+    _check(0.0 <= run.max_error_fraction <= 1.0, f"run.max_error_fraction={run.max_error_fraction} must be in [0, 1]")
+    for key in ("model", "opponent", *(f"opponents.{k}" for k in cfg.opponents)):
+        model = cfg.model if key == "model" else cfg.opponent if key == "opponent" else cfg.opponents[key[10:]]
+        _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
+        for secret in ("api_key", "key", "token"):
+            _check(
+                secret not in model.params,
+                f"{key}.params.{secret}: keys never go in configs; name the variable in {key}.api_key_env",
+            )

@@ -1,0 +1,75 @@
+"""Play negotiation games and store one record per game.
+
+Usage:
+    python -m bargain.run                                     # offline default: sim-strong vs boulware
+    python -m bargain.run model=qwen72b env.competition=1.0   # needs OPENROUTER_API_KEY
+    python -m bargain.run -m model=qwen3b,qwen14b,qwen32b,qwen72b model@opponent=claude-3-7-sonnet
+    python -m bargain.run -m sweep=smoke                      # a preset sweep (conf/sweep/)
+
+Re-running a command plays only the games its store does not already hold as complete.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from bargain.config import ConfigError, register, validate
+
+register()
+
+
+def summarize(summary) -> str:
+    """A short human summary of a job: lineup, preferences, outcome and utilities per game."""
+    lines = [
+        f"experiment {summary.experiment_id}: {len(summary.records)} game(s) played, "
+        f"{summary.skipped} already in the store, {summary.errors} not complete",
+    ]
+    for record in summary.records:
+        lineup = " vs ".join(f"{a['name']}={a['model']}" for a in record["agents"])
+        lines.append(f"game {record['game_index']} ({lineup}), status {record['status']}")
+        if record["error"]:
+            lines.append(f"  error: {record['error']['type']}: {record['error']['message']}")
+            continue
+        prefs = record["preferences"]
+        for agent, values in zip(record["agents"], prefs["base"]):
+            lines.append(f"  {agent['name']} values {dict(zip(record['game']['items'], values))}")
+        lines.append(f"  cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}")
+        outcome = record["outcome"]
+        if outcome["agreement"]:
+            shares = {
+                name: [record["game"]["items"][k] for k, o in enumerate(outcome["owners"]) if o == seat]
+                for seat, name in enumerate(record["game"]["agent_names"])
+            }
+            lines.append(f"  agreement in round {outcome['round']}: {shares}")
+        else:
+            lines.append(f"  no agreement after {record['game']['max_rounds']} rounds: everyone gets 0")
+        lines.append(
+            "  utility raw " + ", ".join(f"{u:g}" for u in outcome["raw_utility"])
+            + " | discounted " + ", ".join(f"{u:.2f}" for u in outcome["discounted_utility"])
+        )
+    lines.append(f"records: {summary.directory / 'games'}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from bargain.backend import FatalBackendError  # imports litellm: only once the config is known good
+    from bargain.runner import run_experiment
+
+    try:
+        validate(cfg)
+        summary = run_experiment(cfg)
+    except (ConfigError, FatalBackendError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # one clear line; nothing was played
+        sys.exit(2)
+    print(summarize(summary))
+    if summary.errors > cfg.run.max_error_fraction * max(len(summary.records), 1):
+        print(f"error: {summary.errors} game(s) did not complete; re-run the same command to retry them", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

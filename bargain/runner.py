@@ -1,0 +1,289 @@
+"""Run an experiment: play every game of one lineup in one environment, resuming from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib.metadata
+import logging
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bargain.agents.llm import LLMAgent
+from bargain.backend import Backend, BudgetExceeded, FatalBackendError
+from bargain.backend.progress import progress_bar
+from bargain.game import generate_preferences
+from bargain.negotiation import Table, item_names, play, system_prompt
+from bargain.prompts import templates_hash
+from bargain.store import COMPLETE, SCHEMA_VERSION, ExperimentStore, experiment_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    """What a job did: the experiment, where its records are, and the records it wrote."""
+
+    experiment_id: str
+    directory: Path
+    total_games: int
+    skipped: int
+    records: list[dict[str, Any]]
+
+    @property
+    def errors(self) -> int:
+        return sum(r["status"] != COMPLETE for r in self.records)
+
+
+def lineup_keys(cfg: dict[str, Any]) -> list[str]:
+    """Config keys of the models in lineup order: the focal model, then one opponent per other seat."""
+    extra = [f"opponents.{k}" for k in sorted(cfg["opponents"])]
+    return ["model", *extra, *["opponent"] * (cfg["env"]["n_agents"] - 1 - len(extra))]
+
+
+def model_config(cfg: dict[str, Any], key: str) -> dict[str, Any]:
+    return cfg["opponents"][key.split(".", 1)[1]] if key.startswith("opponents.") else cfg[key]
+
+
+def seat_keys(cfg: dict[str, Any], focal_seat: int) -> list[str]:
+    """Config key of the model in each seat, with the focal model at ``focal_seat``."""
+    focal, *others = lineup_keys(cfg)
+    return [*others[:focal_seat], focal, *others[focal_seat:]]
+
+
+def identity(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The fields that change a game's outcome; everything else (retries, paths, n_games ...) is left out."""
+    lineup = []
+    for key in lineup_keys(cfg):
+        model = model_config(cfg, key)
+        params = {k: v for k, v in model["params"].items() if k not in model["unsupported_params"]}
+        lineup.append({"litellm_model": model["litellm_model"], "params": params})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "seed": cfg["seed"],
+        "counterbalance": cfg["counterbalance"],
+        "env": cfg["env"],
+        "preferences": cfg["preferences"],
+        "lineup": lineup,
+        "prompts": templates_hash(),
+    }
+
+
+def _redact(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config as recorded: URL credentials removed (keys are never in the config at all)."""
+    text = OmegaConf.to_yaml(OmegaConf.create(cfg))
+    return OmegaConf.to_container(OmegaConf.create(re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)))
+
+
+def _versions() -> dict[str, str | None]:
+    try:
+        git = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return {
+        "bargain": importlib.metadata.version("bargain"),
+        "python": platform.python_version(),
+        "litellm": importlib.metadata.version("litellm"),
+        "numpy": np.__version__,
+        "git": git,
+    }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Experiment:
+    """One job: a lineup, an environment, n_games preference draws, and the store they go to."""
+
+    def __init__(self, cfg: dict[str, Any], backend: Backend) -> None:
+        self.cfg = cfg
+        self.backend = backend
+        self.env = cfg["env"]
+        self.identity = identity(cfg)
+        self.id = experiment_id(self.identity)
+        self.store = ExperimentStore(cfg["store"], self.id)
+        self.recorded_config = _redact(cfg)
+        self.versions = _versions()
+        n = self.env["n_agents"]
+        self.seats_per_draw = n if cfg["counterbalance"] else 1
+        self.table = Table(
+            items=item_names(self.env["n_items"], self.env["item_names"]),
+            agents=[f"Agent_{s + 1}" for s in range(n)],
+            max_rounds=self.env["max_rounds"],
+            gamma=self.env["gamma"],
+            vote_rule=self.env["vote_rule"],
+            vote_threshold=self.env["vote_threshold"],
+            speaking_order=self.env["speaking_order"],
+            discussion=self.env["discussion"],
+            discussion_turns=self.env["discussion_turns"],
+            thinking=self.env["thinking"],
+            reflection=self.env["reflection"],
+            reveal_votes=self.env["reveal_votes"],
+        )
+
+    @property
+    def total_games(self) -> int:
+        return self.cfg["n_games"] * self.seats_per_draw
+
+    async def play_game(self, index: int) -> dict[str, Any]:
+        """Play one game and build its record; a failing game is recorded with its error, not dropped."""
+        draw, focal_seat = divmod(index, self.seats_per_draw)
+        pref_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw,))
+        play_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw, focal_seat))
+        prefs = generate_preferences(
+            np.random.default_rng(pref_seq),
+            self.env["n_agents"],
+            self.env["n_items"],
+            self.env["competition"],
+            kind=self.cfg["preferences"]["kind"],
+            cooperation=self.cfg["preferences"]["cooperation"],
+        )
+        keys = seat_keys(self.cfg, focal_seat)
+        calls: list[dict[str, Any]] = []
+        agents = [
+            LLMAgent(
+                seat,
+                key,
+                self.backend,
+                system_prompt(self.table, prefs, seat),
+                memory=self.env["memory"],
+                max_reasks=self.env["max_reasks"],
+                call_key={"experiment": self.id, "game": index},
+                calls=calls,
+            )
+            for seat, key in enumerate(keys)
+        ]
+        record: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "experiment_id": self.id,
+            "game_index": index,
+            "draw_index": draw,
+            "focal_seat": focal_seat,
+            "status": COMPLETE,
+            "error": None,
+            "started_at": _now(),
+            "seeds": {"root": self.cfg["seed"], "preferences": [self.cfg["seed"], draw], "play": [self.cfg["seed"], draw, focal_seat]},
+            "config": self.recorded_config,
+            "game": {
+                "n_items": self.env["n_items"], "n_agents": self.env["n_agents"], "max_rounds": self.env["max_rounds"],
+                "gamma": self.env["gamma"], "competition": self.env["competition"], "items": self.table.items,
+                "agent_names": self.table.agents, "vote_rule": self.env["vote_rule"],
+                "vote_threshold": self.env["vote_threshold"], "speaking_order": self.env["speaking_order"],
+                "memory": self.env["memory"], "preference_kind": prefs.kind, "cooperation": prefs.cooperation,
+            },
+            "agents": [
+                {
+                    "seat": seat, "name": self.table.agents[seat], "role": "focal" if key == "model" else "opponent",
+                    "model": model_config(self.cfg, key)["name"], "litellm_model": model_config(self.cfg, key)["litellm_model"],
+                    "params": model_config(self.cfg, key)["params"], "metadata": model_config(self.cfg, key)["metadata"],
+                }
+                for seat, key in enumerate(keys)
+            ],
+            "preferences": {
+                "kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(),
+                "cosine": _cosines(prefs.base),
+            },
+            "rounds": [],
+            "outcome": None,
+        }
+        try:
+            result = await play(self.table, prefs, agents, np.random.default_rng(play_seq))
+            record.update(result)
+        except FatalBackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of one game is recorded, never dropped
+            log.warning("game %d of experiment %s failed: %s: %s", index, self.id, type(exc).__name__, exc)
+            record["status"] = getattr(exc, "status", "error")
+            record["error"] = {"type": type(exc).__name__, "message": str(exc)}
+        record["finished_at"] = _now()
+        record["calls"] = calls
+        record["transcripts"] = [a.transcript for a in agents]
+        record["invalid_moves"] = [a.invalid_moves for a in agents]
+        record["totals"] = {
+            "calls": len(calls),
+            "prompt_tokens": sum(c["usage"]["prompt_tokens"] for c in calls),
+            "completion_tokens": sum(c["usage"]["completion_tokens"] for c in calls),
+            "cached_tokens": sum(c["usage"]["cached_tokens"] for c in calls),
+            "cost_usd": sum(c["cost_usd"] or 0.0 for c in calls),
+        }
+        record["versions"] = self.versions
+        return record
+
+    async def run(self) -> Summary:
+        self.store.write_experiment(self.identity, self.recorded_config)
+        todo = [g for g in range(self.total_games) if self.store.status(g) != COMPLETE]
+        log.info("experiment %s: %d of %d games to play", self.id, len(todo), self.total_games)
+        records: list[dict[str, Any]] = []
+        slots = asyncio.Semaphore(self.cfg["run"]["game_concurrency"])
+        budget = self.backend.budget
+        unstarted = 0
+
+        async with progress_bar(len(todo), self.backend, self.cfg["run"]["progress"]) as bar:
+
+            async def one(index: int) -> None:
+                nonlocal unstarted
+                async with slots:
+                    if budget.exceeded:  # stop cleanly: games not begun stay unplayed for a later run
+                        unstarted += 1
+                        return
+                    with self.store.claim(index) as mine:
+                        if mine and self.store.status(index) != COMPLETE:  # else another job has it or finished it
+                            record = await self.play_game(index)
+                            self.store.write_game(record)
+                            records.append(record)
+                    bar.update(1)
+
+            await asyncio.gather(*(one(g) for g in todo))
+        records.sort(key=lambda r: r["game_index"])
+        log.info(
+            "experiment %s: spent $%.4f on %d paid calls (%d provider calls, %d replies from the replay cache)",
+            self.id, budget.spent_usd, budget.paid_calls, self.backend.provider_calls, self.backend.cache_hits,
+        )
+        if budget.exceeded:
+            log.warning(
+                "budget stop: %s; %d game(s) stopped mid-way (status budget_exceeded), %d not started. "
+                "Raise the budget and re-run the same command to finish them (replies already paid for come from the cache)",
+                budget.exceeded, sum(r["status"] == BudgetExceeded.status for r in records), unstarted,
+            )
+        return Summary(self.id, self.store.dir, self.total_games, self.total_games - len(todo), records)
+
+
+def _cosines(base: np.ndarray) -> dict[str, float]:
+    norms = np.linalg.norm(base, axis=1)
+    return {
+        f"{i}-{j}": float(base[i] @ base[j] / (norms[i] * norms[j]))
+        for i in range(len(base))
+        for j in range(i + 1, len(base))
+    }
+
+
+def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
+    """Play every game of the experiment that the store does not already hold as complete.
+
+    Self-hosted model servers (``server`` in a model config) are started before the first game and
+    stopped afterwards, also when the job fails. The replay cache lives in ``run.cache_dir`` (default
+    ``<store>/.cache``) and the shared spend ledger in ``<store>/.ledger/<run.ledger>.json``.
+    """
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    store = Path(cfg["store"]).expanduser()
+    run = cfg["run"]
+    backend = Backend(
+        {key: model_config(cfg, key) for key in set(lineup_keys(cfg))},
+        run,
+        cache_dir=run.get("cache_dir") or store / ".cache",
+        ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.json",
+    )
+    backend.check_keys()
+    with backend.serving(store / ".servers"):
+        return asyncio.run(Experiment(cfg, backend).run())

@@ -1,0 +1,31 @@
+"""Shared fixtures: offline LiteLLM, and configs composed with Hydra's compose API into tmp stores."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+
+from bargain.config import register  # noqa: E402
+
+CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """Compose the app's config with overrides, storing records under tmp_path."""
+    register()
+
+    def make(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            return compose(config_name="config", overrides=[f"store={tmp_path / 'store'}", *overrides])
+
+    yield make
+    GlobalHydra.instance().clear()
