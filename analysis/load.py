@@ -1,0 +1,225 @@
+"""Read a results store (or a sweep folder holding many) into tidy pandas frames.
+
+The store layout and record format are fixed by the contract: ``<store>/<experiment_id>/experiment.json``
+and ``<store>/<experiment_id>/games/<game_index:05d>.json``. Any folder below ``path`` that holds an
+``experiment.json`` is an experiment, so a Hydra sweep directory with one store per job loads as one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import metrics
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+GAME_FILE = re.compile(r"^\d{5,}\.json$")  # skips the tmp files of in-flight atomic writes
+# Env settings that define an experimental condition (besides opponent and competition).
+CONDITION_COLS = ("n_agents", "n_items", "max_rounds", "gamma", "preference_kind", "cooperation",
+                  "vote_rule", "speaking_order", "memory")
+# Per-agent columns a metadata key must not overwrite.
+_RESERVED = frozenset({"seat", "name", "role", "model", "litellm_model", "opponent", "status"})
+
+
+class SchemaError(ValueError):
+    """A record's schema_version is not one this analysis understands."""
+
+
+def experiment_dirs(path: str | Path) -> list[Path]:
+    """All experiment folders at or below ``path`` (a store, a sweep dir, or one experiment)."""
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"no such store or sweep directory: {root}")
+    return sorted(p.parent for p in root.rglob("experiment.json"))
+
+
+def iter_records(path: str | Path) -> Iterator[dict]:
+    """Yield every game record below ``path``; refuse records of an unknown schema version."""
+    dirs = experiment_dirs(path)
+    if not dirs:
+        log.warning("no experiment.json found below %s", path)
+    for exp in dirs:
+        _check_schema(json.loads((exp / "experiment.json").read_text()), exp / "experiment.json")
+        games = exp / "games"
+        if not games.is_dir():
+            continue
+        for f in sorted(games.iterdir()):
+            if GAME_FILE.match(f.name):
+                record = json.loads(f.read_text())
+                _check_schema(record, f)
+                yield record
+
+
+def _check_schema(doc: dict, where: Path) -> None:
+    version = doc.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise SchemaError(f"{where}: schema_version={version!r} is not supported "
+                          f"(this analysis reads {sorted(SUPPORTED_SCHEMA_VERSIONS)})")
+
+
+def load_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load a store into ``(games, agents)``: one row per game and one row per agent per game."""
+    return frames(iter_records(path))
+
+
+def frames(records: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the tidy ``(games, agents)`` frames from record dicts, with reference-solution metrics."""
+    game_rows: list[dict] = []
+    agent_rows: list[dict] = []
+    cache: dict = {}
+    for record in records:
+        game, agents = tidy_record(record)
+        game_metrics, agent_metrics = metrics.game_metrics(record, cache)
+        game.update(game_metrics)
+        for row, extra in zip(agents, agent_metrics):
+            row.update(extra)
+        game.update({f"focal_{k}": agents[game["focal_seat"]][k]
+                     for k in ("share", "exploitation_index", "nbs_share", "discounted_utility")})
+        game_rows.append(game)
+        agent_rows.extend(agents)
+    games = pd.DataFrame(game_rows)
+    agents = pd.DataFrame(agent_rows)
+    if not games.empty:
+        keys = ["experiment_id", "game_index"]
+        games = games.sort_values(keys, ignore_index=True)
+        agents = agents.sort_values(keys + ["seat"], ignore_index=True)
+    return games, agents
+
+
+def draw_id(record: dict) -> str:
+    """Identify the preference draw a game was played on; the cluster unit for all resampling.
+
+    Every model on a ladder plays the same draws (same root seed), and counterbalanced games replay a
+    draw with seats swapped, so the draw, not the experiment, is the independent unit.
+    """
+    g = record["game"]
+    key = record.get("seeds", {}).get("preferences") or record["preferences"]["values"]
+    blob = json.dumps([key, g["competition"], g["preference_kind"], g.get("cooperation"),
+                       g["n_agents"], g["n_items"]], sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def tidy_record(record: dict) -> tuple[dict, list[dict]]:
+    """The outcome-level fields of one record: a game row and one row per seat (no metrics)."""
+    g = record["game"]
+    outcome = record.get("outcome") or {}
+    n = g["n_agents"]
+    focal_seat = record["focal_seat"]
+    agents = sorted(record["agents"], key=lambda a: a["seat"])
+    focal_model = agents[focal_seat]["model"]
+    opponent = "+".join(sorted({a["model"] for a in agents if a["seat"] != focal_seat}))
+    agreement = bool(outcome.get("agreement"))
+    raw = outcome.get("raw_utility") or [0.0] * n
+    disc = outcome.get("discounted_utility") or [0.0] * n
+    moves = _move_counts(record.get("rounds") or [], n)
+    calls = _call_counts(record.get("calls") or [], n)
+    invalid = record.get("invalid_moves") or [0] * n
+
+    game = {
+        "experiment_id": record["experiment_id"], "game_index": record["game_index"],
+        "draw_index": record["draw_index"], "draw_id": draw_id(record), "focal_seat": focal_seat,
+        "focal_model": focal_model, "opponent": opponent, "status": record["status"],
+        "error_type": (record.get("error") or {}).get("type"),
+        "competition": float(g["competition"]),
+        **{c: g.get(c) for c in CONDITION_COLS},
+        "agreement": agreement, "agreement_round": outcome.get("round") if agreement else None,
+        "proposer_seat": outcome.get("proposer_seat"),
+        "owners": json.dumps(outcome.get("owners")) if agreement else None,
+        "rounds_played": len(record.get("rounds") or []),
+        "welfare_raw": float(sum(raw)), "welfare_discounted": float(sum(disc)),
+        "invalid_moves": int(sum(invalid)),
+        **{k: (record.get("totals") or {}).get(k) for k in
+           ("calls", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")},
+    }
+    game["cooperation"] = float(game["cooperation"] or 0.0)
+
+    total = float(sum(disc))
+    rows = []
+    for a in agents:
+        s = a["seat"]
+        row = {
+            "experiment_id": record["experiment_id"], "game_index": record["game_index"],
+            "draw_index": record["draw_index"], "draw_id": game["draw_id"], "status": record["status"],
+            "seat": s, "name": a.get("name"), "role": a["role"], "is_focal": s == focal_seat,
+            "model": a["model"], "litellm_model": a.get("litellm_model"),
+            "opponent": opponent if s == focal_seat else focal_model,
+            "focal_model": focal_model, "focal_seat": focal_seat,
+            "competition": game["competition"], **{c: game[c] for c in CONDITION_COLS},
+            "agreement": agreement, "agreement_round": game["agreement_round"],
+            "raw_utility": float(raw[s]), "discounted_utility": float(disc[s]),
+            # With disagreement point 0 the surplus share equals the share of the total.
+            "share": float(disc[s]) / total if agreement and total > 0 else math.nan,
+            "invalid_moves": int(invalid[s]), **moves[s], **calls[s],
+        }
+        for key, value in (a.get("metadata") or {}).items():
+            row[f"meta_{key}" if key in _RESERVED or key in row else key] = value
+        rows.append(row)
+    return game, rows
+
+
+def _move_counts(rounds: list[dict], n: int) -> list[dict]:
+    """Moves (proposals and votes) and invalid moves per seat, from the round log."""
+    out = [{"moves": 0, "invalid_proposals": 0, "invalid_votes": 0} for _ in range(n)]
+    for r in rounds:
+        for p in r.get("proposals", []):
+            out[p["seat"]]["moves"] += 1
+            out[p["seat"]]["invalid_proposals"] += not p.get("valid", True)
+        for v in r.get("votes", []):
+            out[v["seat"]]["moves"] += 1
+            out[v["seat"]]["invalid_votes"] += not v.get("valid", True)
+    return out
+
+
+def _call_counts(calls: list[dict], n: int) -> list[dict]:
+    """Model calls, parse failures, re-asks, tokens and cost per seat."""
+    out = [{"n_calls": 0, "parse_failures": 0, "reasks": 0, "prompt_tokens": 0,
+            "completion_tokens": 0, "cost_usd": 0.0} for _ in range(n)]
+    for c in calls:
+        row = out[c["seat"]]
+        row["n_calls"] += 1
+        row["parse_failures"] += c.get("error") is not None
+        row["reasks"] += (c.get("attempt") or 0) > 0
+        usage = c.get("usage") or {}
+        row["prompt_tokens"] += usage.get("prompt_tokens") or 0
+        row["completion_tokens"] += usage.get("completion_tokens") or 0
+        row["cost_usd"] += c.get("cost_usd") or 0.0
+    return out
+
+
+def capability(agents: pd.DataFrame, name: str) -> pd.Series:
+    """Numeric capability axis from a metadata column.
+
+    ``params_b`` becomes log10(parameters in billions); ``release_date`` becomes a decimal year;
+    anything else (``skill``, ``arena_elo``, ...) is used as a number. Missing values stay NaN.
+    """
+    if name not in agents.columns:
+        return pd.Series(np.nan, index=agents.index, dtype=float)
+    col = agents[name]
+    if name == "release_date":
+        dates = pd.to_datetime(col, errors="coerce")
+        return dates.dt.year + (dates.dt.day_of_year - 1) / 365.25
+    values = pd.to_numeric(col, errors="coerce").astype(float)
+    if name == "params_b":
+        return np.log10(values.where(values > 0))
+    return values
+
+
+def capability_label(name: str) -> str:
+    """Axis label for a capability column."""
+    return {"params_b": "log10(parameters, B)", "release_date": "release date (year)",
+            "arena_elo": "Arena Elo"}.get(name, name)
+
+
+def condition_cols(games: pd.DataFrame) -> list[str]:
+    """The condition columns that actually vary in this store (constant ones add nothing to a key)."""
+    return [c for c in CONDITION_COLS if c in games.columns and games[c].nunique(dropna=False) > 1]

@@ -1,0 +1,90 @@
+"""Model ratings from game outcomes: Plackett-Luce on each game's ranking by discounted utility.
+
+For two agents this is Bradley-Terry (P(i beats j) = sigmoid(theta_i - theta_j)). Ties (equal utility,
+including every no-deal game) are split evenly: a tie group G chosen from the remaining set R adds
+mean_{i in G} theta_i - log sum_{j in R} exp(theta_j), which for two agents is half a win each.
+A small ridge keeps ratings finite when a model never loses. Ratings are reported on the Elo scale
+(400 / ln 10 per logit, mean 1500) with percentile intervals from a bootstrap over preference draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import cluster_codes, cluster_weights, percentile_ci
+
+ELO_PER_LOGIT = 400 / np.log(10)
+RIDGE = 1e-2
+
+
+def ranking_stages(agents: pd.DataFrame, models: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per choice stage: chosen-group weights G (S, K), remaining-set counts R (S, K), draw labels (S,)."""
+    a = agents.sort_values(["experiment_id", "game_index", "seat"])
+    game = (a["experiment_id"] + "/" + a["game_index"].astype(str)).to_numpy()
+    starts = np.flatnonzero(np.r_[True, game[1:] != game[:-1]])
+    ends = np.r_[starts[1:], len(a)]
+    utility = a["discounted_utility"].round(9).to_numpy()
+    model_ids = a["model"].map({m: k for k, m in enumerate(models)}).to_numpy()
+    draw = a["draw_id"].to_numpy()
+    g_rows, r_rows, draws = [], [], []
+    for lo, hi in zip(starts, ends):
+        u, ids = utility[lo:hi], model_ids[lo:hi]
+        remaining = np.ones(hi - lo, dtype=bool)
+        for level in np.unique(u)[::-1]:
+            if remaining.sum() < 2:
+                break
+            chosen = u == level
+            g_rows.append(np.bincount(ids[chosen], minlength=len(models)) / chosen.sum())
+            r_rows.append(np.bincount(ids[remaining], minlength=len(models)))
+            draws.append(draw[lo])
+            remaining &= ~chosen
+    return np.array(g_rows, dtype=float), np.array(r_rows, dtype=float), np.array(draws)
+
+
+def fit_ratings(G: np.ndarray, R: np.ndarray, W: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Ridge-penalised maximum-likelihood strengths for every weight row of ``W`` (B, S) -> (B, K).
+
+    The penalised log-likelihood is strictly concave, so Newton's method converges in a few steps;
+    replicates are solved together in chunks that keep the (B, S, K) arrays small.
+    """
+    K = G.shape[1]
+    chunk = max(1, int(4e6 // max(G.size, 1)))
+    out = []
+    for start in range(0, W.shape[0], chunk):
+        w = W[start:start + chunk]
+        theta = np.zeros((w.shape[0], K))
+        for _ in range(iters):
+            e = np.exp(theta - theta.max(axis=1, keepdims=True))
+            P = R[None] * e[:, None, :]
+            P /= P.sum(axis=2, keepdims=True)  # P[b, s, k]: chance stage s's pick is model k
+            wp = np.einsum("bs,bsk->bk", w, P)
+            grad = w @ G - wp - RIDGE * theta
+            hess = (w[:, :, None] * P).transpose(0, 2, 1) @ P - wp[:, :, None] * np.eye(K) - RIDGE * np.eye(K)
+            step = np.linalg.solve(hess, -grad[..., None])[..., 0]
+            theta += step
+            if np.abs(step).max() < 1e-8:
+                break
+        out.append(theta - theta.mean(axis=1, keepdims=True))
+    return np.concatenate(out)
+
+
+def ratings_table(agents: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Elo-scale rating per model with a 95% bootstrap interval (complete games only)."""
+    done = agents[agents["status"] == "complete"]
+    if done.empty:
+        return pd.DataFrame(columns=["model", "rating", "rating_low", "rating_high", "n_games"])
+    models = sorted(done["model"].unique())
+    G, R, draws = ranking_stages(done, models)
+    theta = fit_ratings(G, R, np.ones((1, len(G))))[0]
+    boot = fit_ratings(G, R, cluster_weights(cluster_codes(draws), n_boot, np.random.default_rng(seed)))
+    lo, hi = percentile_ci(boot)
+    method = "bradley_terry" if done["n_agents"].max() == 2 else "plackett_luce"
+    by_model = done.groupby("model")
+    return pd.DataFrame({
+        "model": models, "method": method,
+        "rating": 1500 + ELO_PER_LOGIT * theta,
+        "rating_low": 1500 + ELO_PER_LOGIT * lo, "rating_high": 1500 + ELO_PER_LOGIT * hi,
+        "n_games": by_model.size().loc[models].to_numpy(),
+        "mean_share": by_model["share"].mean().loc[models].to_numpy(),
+    }).sort_values("rating", ascending=False, ignore_index=True)

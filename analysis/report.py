@@ -1,0 +1,142 @@
+"""Run the whole analysis on a store and write every table and figure into one folder."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures, fits, ratings, tables
+from analysis.load import capability, capability_label, condition_cols, load_store
+
+log = logging.getLogger(__name__)
+
+CAPABILITY_PREFERENCE = ("params_b", "arena_elo", "release_date", "skill")
+# Summary tables also get a Markdown version; the two tidy tables are too long for that.
+SUMMARIES = ("headline", "scaling", "scaling_points", "ratings", "seat_effect", "competition", "validity")
+HEADLINE_COLS = ("n_obs", "n_clusters", "mean", "slope", "slope_ci_low", "slope_ci_high", "slope_p",
+                 "slope_boot_low", "slope_boot_high", "preferred", "reference", "crossover",
+                 "crossover_in_range", "backtest_error", "backtest_covered")
+
+
+@dataclass
+class Result:
+    """Everything the analysis produced."""
+
+    out: Path
+    capability: str | None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+
+def choose_capability(agents: pd.DataFrame, requested: str) -> str | None:
+    """The capability column to use; ``auto`` takes the first of CAPABILITY_PREFERENCE with values."""
+    focal = agents[agents["is_focal"]]
+    if requested != "auto":
+        if capability(focal, requested).isna().all():
+            log.warning("no focal model has capability %r; the scaling fits will be empty", requested)
+        return requested
+    for name in CAPABILITY_PREFERENCE:
+        if capability(focal, name).notna().any():
+            log.info("capability axis: %s", name)
+            return name
+    log.warning("no focal model has any of %s; the scaling fits will be empty", ", ".join(CAPABILITY_PREFERENCE))
+    return None
+
+
+def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n_boot: int = 1000,
+            seed: int = 0) -> Result:
+    """Load ``store``, compute every table, write tables (Parquet, CSV, Markdown) and figures to ``out``."""
+    games, agents = load_store(store)
+    if games.empty:
+        raise ValueError(f"no game records found below {store}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cap = choose_capability(agents, capability_name)
+    keys = ["opponent", *condition_cols(games), "competition"]
+    cap_values = capability(agents, cap) if cap else pd.Series(np.nan, index=agents.index)
+    focal = fits.focal_rows(agents, cap_values)
+    law_fits = fits.scaling_fits(focal, keys, n_boot=n_boot, seed=seed)
+    result = Result(out, cap)
+    scaling = fits.scaling_table(law_fits)
+    if not scaling.empty:
+        scaling.insert(0, "capability", cap)
+    points = fits.scaling_points(focal, keys, n_boot=n_boot, seed=seed)
+    result.tables = {
+        "games": games, "agents": agents,
+        "headline": headline(scaling, keys),
+        "scaling": scaling, "scaling_points": points,
+        "ratings": ratings.ratings_table(agents, n_boot=min(n_boot, 200), seed=seed),
+        "seat_effect": tables.seat_effects(agents, keys,
+                                           n_boot=n_boot, seed=seed),
+        "competition": tables.by_competition(games, keys, n_boot=n_boot, seed=seed),
+        "validity": tables.validity(agents),
+    }
+    for name, df in result.tables.items():
+        write_table(df, out, name, markdown=name in SUMMARIES)
+    order = (points.sort_values("capability")["model"].drop_duplicates().tolist() if not points.empty else [])
+    label = capability_label(cap) if cap else "capability"
+    result.figures = [
+        *figures.share_vs_capability(law_fits, points, keys, label, out),
+        *figures.heatmap(games, order, out),
+        *figures.ratings(result.tables["ratings"], out),
+        *figures.seat_effect(result.tables["seat_effect"], out),
+    ]
+    (out / "report.md").write_text(report_markdown(result, store))
+    return result
+
+
+def headline(scaling: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The focal-share law per group: slope with both intervals, AIC choice, crossover, backtest."""
+    if scaling.empty:
+        return pd.DataFrame(columns=[*keys, *HEADLINE_COLS])
+    share = scaling[scaling["outcome"] == "share"]
+    return share.reindex(columns=[*keys, *HEADLINE_COLS]).reset_index(drop=True)  # fit columns are absent when a group has one capability level
+
+
+def write_table(df: pd.DataFrame, out: Path, name: str, markdown: bool) -> None:
+    """Write ``name`` as Parquet and CSV (and Markdown for summaries)."""
+    safe = _arrow_safe(df)
+    safe.to_parquet(out / f"{name}.parquet", index=False)
+    df.to_csv(out / f"{name}.csv", index=False)
+    if markdown:
+        (out / f"{name}.md").write_text(to_markdown(df) + "\n")
+
+
+def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns mixing types (e.g. a competition level next to 'all') become strings for Parquet."""
+    df = df.copy()
+    for col in [c for c in df.columns if pd.api.types.is_object_dtype(df[c])]:
+        kinds = {type(v) for v in df[col] if v is not None and not (isinstance(v, float) and np.isnan(v))}
+        if len(kinds) > 1:
+            df[col] = df[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return df
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.{digits}g}" if abs(v) >= 1e4 else f"{v:.{digits}f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def report_markdown(result: Result, store: str | Path) -> str:
+    """One Markdown file with every summary table and figure, for reading or pasting into a paper."""
+    parts = [f"# Analysis of `{store}`", "",
+             f"Capability axis: `{result.capability}`. Intervals are 95%. `slope_ci_*`: Wald t(G-1) with the "
+             "cluster-jackknife (CV3) standard error, clustered by preference draw; `*_boot_*` and the other "
+             "intervals: percentile bootstrap resampling preference draws. Share laws are fractional logits "
+             "(slope on the logit scale), exploitation-index laws least squares; `preferred` compares the "
+             "linear law with a plateau law by (Q)AIC.", ""]
+    for name in SUMMARIES:
+        parts += [f"## {name}", "", to_markdown(result.tables[name]), ""]
+    parts += [f"![{p.stem}]({p.name})" for p in result.figures if p.suffix == ".png"]
+    return "\n".join(parts) + "\n"
