@@ -1,0 +1,96 @@
+"""Sweep presets compose, and multiruns work end to end with the basic and the submitit-local launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from bargain.config import register, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml"))
+
+
+def compose_preset(name: str):
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=[f"sweep={name}"], return_hydra_config=True)
+
+
+def cells(cfg) -> list[list[str]]:
+    """Every override list the basic sweeper would run for this preset."""
+    axes = [[f"{key}={value}" for value in str(values).split(",")] for key, values in cfg.hydra.sweeper.params.items()]
+    grid: list[list[str]] = [[]]
+    for axis in axes:
+        grid = [g + [choice] for g in grid for choice in axis]
+    return grid
+
+
+def test_every_preset_is_tested():
+    assert set(PRESETS) == {"smoke", "qwen_ladder", "competition", "three_agents"}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_cells_compose_and_validate(name):
+    cfg = compose_preset(name)
+    grid = cells(cfg)
+    assert len(grid) >= 2
+    for overrides in grid:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cell = compose(config_name="config", overrides=[f"sweep={name}", *overrides])
+        validate(cell)
+        assert cell.env.n_agents >= 2 and cell.model.litellm_model
+
+
+def test_qwen_ladder_covers_the_ladder_against_one_opponent():
+    cfg = compose_preset("qwen_ladder")
+    params = cfg.hydra.sweeper.params
+    assert params["model"].split(",") == ["qwen0_5b", "qwen1_5b", "qwen3b", "qwen7b", "qwen14b", "qwen32b", "qwen72b"]
+    assert params["model@opponent"] == "claude-3-7-sonnet"
+    assert len(str(params["env.competition"]).split(",")) >= 3 and cfg.counterbalance
+
+
+def _multirun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return subprocess.run(
+        [sys.executable, "-m", "bargain.run", "-m", f"store={tmp_path / 'store'}", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+def _records(store: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(store.glob("*/games/*.json"))]
+
+
+@pytest.mark.slow
+def test_plain_multirun_overrides_basic_launcher(tmp_path):
+    result = _multirun(tmp_path, "model=sim-weak,sim-strong", "env.competition=0,1", "n_games=1", "env.max_rounds=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = _records(tmp_path / "store")
+    assert len(records) == 4 * 2 and all(r["status"] == "complete" for r in records)
+    lineups = {(r["agents"][r["focal_seat"]]["model"], r["game"]["competition"]) for r in records}
+    assert lineups == {(m, c) for m in ("sim-weak", "sim-strong") for c in (0.0, 1.0)}
+
+
+@pytest.mark.slow
+def test_smoke_sweep_submitit_local_launcher_resumes(tmp_path):
+    result = _multirun(tmp_path, "sweep=smoke", "hydra/launcher=local")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = _records(tmp_path / "store")
+    assert len(records) == 16 and all(r["status"] == "complete" for r in records)
+    assert len({r["experiment_id"] for r in records}) == 4
+    assert list((tmp_path / "sweep").glob(".submitit/*/*/*_log.out"))  # the jobs ran as submitit processes
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").glob("*/games/*.json")}
+    again = _multirun(tmp_path, "sweep=smoke", "hydra/launcher=local")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").glob("*/games/*.json")} == before
