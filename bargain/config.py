@@ -7,6 +7,7 @@ point calls before anything else runs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -108,10 +109,11 @@ class RunConfig:
     budget_usd: float | None = None  # cap on this job's spend; games cut short are recorded budget_exceeded
     sweep_budget_usd: float | None = None  # cap on the total in the spend ledger shared by the jobs of a sweep
     ledger: str = "spend"  # spend ledger <store>/.ledger/<ledger>.json; give a sweep its own name for its own cap
-    max_error_fraction: float = 1.0  # the job fails if more games than this fraction end in error
+    max_error_fraction: float = 0.0  # exit 1 if more than this fraction of the games played ended in error (all are recorded)
     cache: bool = True  # exact replay cache: re-runs and resumed games never pay twice
     cache_dir: str | None = None  # default <store>/.cache; share one between stores to replay into a fresh store
     progress: bool = True  # progress bar on stderr (only when it is a terminal)
+    game_delay_s: float = 0.0  # pause before each game (pacing; lets tests cancel a job mid-way)
 
 
 @dataclass
@@ -163,18 +165,27 @@ def validate(cfg: Any) -> None:
     )
     _check(cfg.n_games >= 0, f"n_games={cfg.n_games} must be >= 0")
     _check(
-        len(cfg.opponents) <= env.n_agents - 2 or not cfg.opponents,
+        len(cfg.opponents) <= env.n_agents - 2,
         f"opponents has {len(cfg.opponents)} entries but env.n_agents={env.n_agents} leaves "
-        f"{env.n_agents - 2} extra seats",
+        f"{env.n_agents - 2} seats beyond the model and the opponent",
     )
     run = cfg.run
     _check(run.game_concurrency >= 1, f"run.game_concurrency={run.game_concurrency} must be >= 1")
     _check(run.max_retries >= 0, f"run.max_retries={run.max_retries} must be >= 0")
     _check(run.timeout_s > 0, f"run.timeout_s={run.timeout_s} must be > 0")
     _check(run.budget_usd is None or run.budget_usd > 0, f"run.budget_usd={run.budget_usd} must be > 0 or null")
+    _check(
+        run.sweep_budget_usd is None or run.sweep_budget_usd > 0,
+        f"run.sweep_budget_usd={run.sweep_budget_usd} must be > 0 or null",
+    )
+    _check(
+        re.fullmatch(r"[A-Za-z0-9_.-]+", run.ledger) is not None and run.ledger not in (".", ".."),
+        f"run.ledger={run.ledger!r} must be a plain file name (letters, digits, '_', '-', '.')",
+    )
+    _check(run.game_delay_s >= 0, f"run.game_delay_s={run.game_delay_s} must be >= 0")
     _check(0.0 <= run.max_error_fraction <= 1.0, f"run.max_error_fraction={run.max_error_fraction} must be in [0, 1]")
-    for key in ("model", "opponent", *(f"opponents.{k}" for k in cfg.opponents)):
-        model = cfg.model if key == "model" else cfg.opponent if key == "opponent" else cfg.opponents[key[10:]]
+    models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
+    for key, model in models.items():
         _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
         for secret in ("api_key", "key", "token"):
             _check(

@@ -27,6 +27,16 @@ from bargain.game import (
 )
 from bargain.prompts import render
 
+async def together(*calls):
+    """Run a phase's independent calls concurrently; if one fails, cancel the rest (no stray spending)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
 DEFAULT_ITEMS = ("Apple", "Jewel", "Stone", "Quill", "Pencil", "Book", "Hat", "Camera")
 
 
@@ -112,11 +122,11 @@ async def play(table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np
                         if other.seat != seat:
                             other.observe(f"[Round {r}] {table.agents[seat]} says: {move.raw.strip()}")
         if table.thinking:
-            await asyncio.gather(*(agents[s].act("thinking", r, render("thinking", **header), parse_text) for s in order))
+            await together(*(agents[s].act("thinking", r, render("thinking", **header), parse_text) for s in order))
 
         parse = partial(parse_proposal, agent_names=table.agents, item_names=table.items)
         instruction = render("proposal", item_list=", ".join(table.items), agent_list=", ".join(table.agents), **header)
-        moves = await asyncio.gather(*(agents[s].act("proposal", r, instruction, parse) for s in order))
+        moves = await together(*(agents[s].act("proposal", r, instruction, parse) for s in order))
         record["proposals"] = [
             {"seat": s, "owners": None if m.value is None else list(m.value), "valid": m.error is None, "error": m.error}
             for s, m in zip(order, moves)
@@ -124,7 +134,7 @@ async def play(table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np
         proposals = [(p["seat"], tuple(p["owners"])) for p in record["proposals"] if p["valid"]]
         record["votes"], record["accepted"], record["chosen"] = [], [], None
         if proposals:
-            ballots = await asyncio.gather(*(_vote(table, prefs, agents[s], r, proposals) for s in range(n)))
+            ballots = await together(*(_vote(table, prefs, agents[s], r, proposals) for s in range(n)))
             record["votes"] = [
                 {"seat": s, "votes": None if b.value is None else ["accept" if a else "reject" for a in b.value],
                  "valid": b.error is None, "error": b.error}
@@ -152,7 +162,7 @@ async def play(table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np
                 },
             }
         if table.reflection and r < table.max_rounds:  # nothing is left to learn for after the last round
-            await asyncio.gather(*(agents[s].act("reflection", r, render("reflection", **header), parse_text) for s in order))
+            await together(*(agents[s].act("reflection", r, render("reflection", **header), parse_text) for s in order))
     zeros = [0.0] * n
     return {
         "rounds": rounds,

@@ -66,8 +66,14 @@ def main(cfg: DictConfig) -> None:
         print(f"error: {exc}", file=sys.stderr)  # one clear line; nothing was played
         sys.exit(2)
     print(summarize(summary))
+    stopped = sum(r["status"] == "budget_exceeded" for r in summary.records)
+    if stopped:
+        print(f"error: the budget stopped {stopped} game(s); raise run.budget_usd (or run.sweep_budget_usd) "
+              "and re-run the same command to finish them", file=sys.stderr)
+        sys.exit(1)
     if summary.errors > cfg.run.max_error_fraction * max(len(summary.records), 1):
-        print(f"error: {summary.errors} game(s) did not complete; re-run the same command to retry them", file=sys.stderr)
+        print(f"error: {summary.errors} game(s) ended in an error (see the records); re-run the same command "
+              "to retry them", file=sys.stderr)
         sys.exit(1)
 
 

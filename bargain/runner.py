@@ -25,6 +25,7 @@ from bargain.prompts import templates_hash
 from bargain.store import COMPLETE, SCHEMA_VERSION, ExperimentStore, experiment_id
 
 log = logging.getLogger(__name__)
+PHASES = ("discussion", "thinking", "proposal", "vote", "reflection")
 
 
 @dataclass
@@ -191,7 +192,7 @@ class Experiment:
             ],
             "preferences": {
                 "kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(),
-                "cosine": _cosines(prefs.base),
+                "cosine": prefs.cosines(),
             },
             "rounds": [],
             "outcome": None,
@@ -206,7 +207,8 @@ class Experiment:
             record["status"] = getattr(exc, "status", "error")
             record["error"] = {"type": type(exc).__name__, "message": str(exc)}
         record["finished_at"] = _now()
-        record["calls"] = calls
+        # Concurrent calls finish in any order; sort so a replayed game gives the same record.
+        record["calls"] = sorted(calls, key=lambda c: (c["round"], PHASES.index(c["phase"]), c["seat"]))
         record["transcripts"] = [a.transcript for a in agents]
         record["invalid_moves"] = [a.invalid_moves for a in agents]
         record["totals"] = {
@@ -238,6 +240,7 @@ class Experiment:
                         return
                     with self.store.claim(index) as mine:
                         if mine and self.store.status(index) != COMPLETE:  # else another job has it or finished it
+                            await asyncio.sleep(self.cfg["run"]["game_delay_s"])
                             record = await self.play_game(index)
                             self.store.write_game(record)
                             records.append(record)
@@ -256,15 +259,6 @@ class Experiment:
                 budget.exceeded, sum(r["status"] == BudgetExceeded.status for r in records), unstarted,
             )
         return Summary(self.id, self.store.dir, self.total_games, self.total_games - len(todo), records)
-
-
-def _cosines(base: np.ndarray) -> dict[str, float]:
-    norms = np.linalg.norm(base, axis=1)
-    return {
-        f"{i}-{j}": float(base[i] @ base[j] / (norms[i] * norms[j]))
-        for i in range(len(base))
-        for j in range(i + 1, len(base))
-    }
 
 
 def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:

@@ -22,8 +22,9 @@ _DECIMALS = 9
 
 @lru_cache(maxsize=4)
 def all_allocations(n: int, m: int) -> np.ndarray:
-    """Every allocation of m items to n agents: a read-only (n^m, m) int8 array (int32 if n > 127),
-    in lexicographic order (cached).
+    """All n^m allocations of m items to n agents in lexicographic order (cached, read-only).
+
+    Returns an (n^m, m) int8 array (int32 if n > 127): row r is the owners tuple of allocation r.
 
     Raises:
         ValueError: if n^m exceeds MAX_ALLOCATIONS.
