@@ -164,3 +164,11 @@ def test_preferences_in_record_match_the_seeded_draw(make_cfg):
     assert record["preferences"]["values"] == prefs.values.tolist()
     if record["outcome"]["agreement"]:
         assert record["outcome"]["raw_utility"] == utilities(prefs, record["outcome"]["owners"]).tolist()
+
+
+def test_self_hosted_model_without_server_stops_before_any_game(make_cfg, tmp_path):
+    from bargain.backend import FatalBackendError
+
+    with pytest.raises(FatalBackendError, match="model.api_base=http://HOST:PORT/v1"):
+        run_experiment(make_cfg("model=qwen3b"))
+    assert not list((tmp_path / "store").rglob("games/*.json"))

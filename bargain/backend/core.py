@@ -269,6 +269,11 @@ class Backend:
                 raise MissingKeyError(f"model {self._label(key)} needs the environment variable {var} (its API key); it is not set")
             if "{port}" in (model.get("api_base") or "") and not model.get("server"):
                 raise FatalBackendError(f"{key}.api_base contains {{port}} but {key}.server is null: nothing starts a server")
+            if model["litellm_model"].startswith("hosted_vllm/") and not model.get("api_base"):
+                raise FatalBackendError(
+                    f"model {self._label(key)} is self-hosted: set {key}.api_base=http://HOST:PORT/v1 to an "
+                    f"OpenAI-compatible server serving {model.get('hf_id') or model['litellm_model']}, or give {key}.server"
+                )
             capped = self.run.get("budget_usd") is not None or self.run.get("sweep_budget_usd") is not None
             if capped and not _price_known(model):
                 raise FatalBackendError(
