@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import logging
@@ -26,6 +27,8 @@ from bargain.store import COMPLETE, SCHEMA_VERSION, ExperimentStore, experiment_
 
 log = logging.getLogger(__name__)
 PHASES = ("discussion", "thinking", "proposal", "vote", "reflection")
+GAME_FIELDS = ("n_items", "n_agents", "max_rounds", "gamma", "competition", "vote_rule", "vote_threshold",
+               "speaking_order", "memory")
 
 
 @dataclass
@@ -117,24 +120,24 @@ class Experiment:
         self.versions = _versions()
         n = self.env["n_agents"]
         self.seats_per_draw = n if cfg["counterbalance"] else 1
+        rules = {f.name for f in dataclasses.fields(Table)} - {"items", "agents"}
         self.table = Table(
             items=item_names(self.env["n_items"], self.env["item_names"]),
             agents=[f"Agent_{s + 1}" for s in range(n)],
-            max_rounds=self.env["max_rounds"],
-            gamma=self.env["gamma"],
-            vote_rule=self.env["vote_rule"],
-            vote_threshold=self.env["vote_threshold"],
-            speaking_order=self.env["speaking_order"],
-            discussion=self.env["discussion"],
-            discussion_turns=self.env["discussion_turns"],
-            thinking=self.env["thinking"],
-            reflection=self.env["reflection"],
-            reveal_votes=self.env["reveal_votes"],
+            **{k: self.env[k] for k in rules},
         )
 
     @property
     def total_games(self) -> int:
         return self.cfg["n_games"] * self.seats_per_draw
+
+    def _agent_entry(self, seat: int, key: str) -> dict[str, Any]:
+        model = model_config(self.cfg, key)
+        return {
+            "seat": seat, "name": self.table.agents[seat], "role": "focal" if key == "model" else "opponent",
+            "model": model["name"], "litellm_model": model["litellm_model"],
+            "params": model["params"], "metadata": model["metadata"],
+        }
 
     async def play_game(self, index: int) -> dict[str, Any]:
         """Play one game and build its record; a failing game is recorded with its error, not dropped."""
@@ -173,23 +176,18 @@ class Experiment:
             "status": COMPLETE,
             "error": None,
             "started_at": _now(),
-            "seeds": {"root": self.cfg["seed"], "preferences": [self.cfg["seed"], draw], "play": [self.cfg["seed"], draw, focal_seat]},
+            "seeds": {
+                "root": self.cfg["seed"],
+                "preferences": [self.cfg["seed"], draw],  # SeedSequence(entropy, spawn_key=...)
+                "play": [self.cfg["seed"], draw, focal_seat],
+            },
             "config": self.recorded_config,
             "game": {
-                "n_items": self.env["n_items"], "n_agents": self.env["n_agents"], "max_rounds": self.env["max_rounds"],
-                "gamma": self.env["gamma"], "competition": self.env["competition"], "items": self.table.items,
-                "agent_names": self.table.agents, "vote_rule": self.env["vote_rule"],
-                "vote_threshold": self.env["vote_threshold"], "speaking_order": self.env["speaking_order"],
-                "memory": self.env["memory"], "preference_kind": prefs.kind, "cooperation": prefs.cooperation,
+                **{k: self.env[k] for k in GAME_FIELDS},
+                "items": self.table.items, "agent_names": self.table.agents,
+                "preference_kind": prefs.kind, "cooperation": prefs.cooperation,
             },
-            "agents": [
-                {
-                    "seat": seat, "name": self.table.agents[seat], "role": "focal" if key == "model" else "opponent",
-                    "model": model_config(self.cfg, key)["name"], "litellm_model": model_config(self.cfg, key)["litellm_model"],
-                    "params": model_config(self.cfg, key)["params"], "metadata": model_config(self.cfg, key)["metadata"],
-                }
-                for seat, key in enumerate(keys)
-            ],
+            "agents": [self._agent_entry(seat, key) for seat, key in enumerate(keys)],
             "preferences": {
                 "kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(),
                 "cosine": prefs.cosines(),
