@@ -174,6 +174,7 @@ async def play(table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np
 async def _vote(
     table: Table, prefs: Preferences, agent: LLMAgent, r: int, proposals: list[tuple[int, tuple[int, ...]]]
 ) -> Move:
+    """Ask one agent for its private votes, reminding it what each proposal is worth to it."""
     lines = []
     for i, (proposer, owners) in enumerate(proposals, start=1):
         worth = float(utilities(prefs, owners)[agent.seat])
@@ -192,7 +193,10 @@ async def _vote(
     return await agent.act("vote", r, instruction, partial(parse_votes, n_proposals=len(proposals)))
 
 
-def _vote_summary(table: Table, proposals, matrix, chosen: int | None) -> str:
+def _vote_summary(
+    table: Table, proposals: list[tuple[int, tuple[int, ...]]], matrix: list[list[bool | None]], chosen: int | None
+) -> str:
+    """The public announcement of how everyone voted on each proposal."""
     parts = []
     for i, (proposer, _owners) in enumerate(proposals):
         cast = ", ".join(
