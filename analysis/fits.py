@@ -41,6 +41,8 @@ from analysis.stats import (
 log = logging.getLogger(__name__)
 
 OUTCOMES = {"share": "logit", "exploitation_index": "gaussian"}
+# The plotted points also show the payoff itself (no law is fitted to it: its scale varies by game).
+POINT_OUTCOMES = (*OUTCOMES, "discounted_utility")
 
 
 @dataclass
@@ -241,8 +243,24 @@ def scaling_points(focal: pd.DataFrame, keys: list[str], n_boot: int = 1000,
         row.update({"capability": float(df["capability"].iloc[0]), "n_games": len(df),
                     "agreement_rate": float(df["agreement"].mean()),
                     "nbs_share": float(df["nbs_share"].mean())})
-        for outcome in OUTCOMES:
+        for outcome in POINT_OUTCOMES:
             m, lo, hi = cluster_mean_ci(df[outcome], df["draw_id"], n_boot, rng)
             row.update({outcome: m, f"{outcome}_low": lo, f"{outcome}_high": hi})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def scaling_curves(fits: list[tuple[dict, str, LawFit]], points: pd.DataFrame, keys: list[str],
+                   n_grid: int = 50) -> pd.DataFrame:
+    """Each fitted law and its 95% bootstrap band on a grid over its group's capability range."""
+    rows = []
+    for group, outcome, fit in fits:
+        sel = np.logical_and.reduce([(points[k] == v).to_numpy() for k, v in group.items()])
+        capability = points.loc[sel, "capability"]
+        if not np.isfinite(fit.beta).all() or capability.empty:
+            continue
+        grid = np.linspace(capability.min(), capability.max(), n_grid)
+        mean, lo, hi = fit.curve(grid)
+        rows += [{**group, "outcome": outcome, "capability": x, "fit": m, "fit_low": a, "fit_high": b}
+                 for x, m, a, b in zip(grid, mean, lo, hi)]
+    return pd.DataFrame(rows, columns=[*keys, "outcome", "capability", "fit", "fit_low", "fit_high"])

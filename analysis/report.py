@@ -69,6 +69,7 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
         "games": games, "agents": agents,
         "headline": headline(scaling, keys),
         "scaling": scaling, "scaling_points": points,
+        "scaling_curves": fits.scaling_curves(law_fits, points, keys),
         "ratings": ratings.ratings_table(agents, n_boot=min(n_boot, 200), seed=seed),
         "seat_effect": tables.seat_effects(agents, keys,
                                            n_boot=n_boot, seed=seed),
