@@ -1,24 +1,34 @@
-"""Analyse a results store: ``python -m analysis <store or sweep dir> [--out DIR] [--capability NAME]``.
+"""Analyse a results store: tables and figures, or the same plus a self-contained HTML report.
 
-Writes tidy tables (Parquet, CSV; Markdown for summaries) and figures (PNG, PDF) into one folder
-(default: ``<store>-analysis`` beside the store) and prints the headline table: the focal share's
-scaling law per opponent and competition level.
+    python -m analysis <store or sweep dir> [--out DIR] [--capability NAME]   # tables and figures
+    python -m analysis report <store or sweep dir> [--out DIR] [--judgements DIR]
+
+The first form writes tidy tables (Parquet, CSV; Markdown for summaries) and figures (PNG, PDF)
+into one folder (default: ``<store>-analysis`` beside the store) and prints the headline table: the
+focal share's scaling law per opponent and competition level. ``report`` does the same and adds
+``report.html``: every table, interactive figures and a transcript viewer for every game, in one
+file that opens offline.
 
     python -m analysis outputs/store
     python -m analysis outputs/multirun/2026-01-01 --capability skill --out results/ladder
+    python -m analysis report outputs/store
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from analysis.report import analyze, to_markdown
+from analysis.html_report import EMBED_MB, write_report
+from analysis.report import Result, analyze, to_markdown
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with the arguments every command shares."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("store", type=Path, help="results store, sweep directory or experiment directory")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <store>-analysis)")
     parser.add_argument("--capability", default="auto",
@@ -27,13 +37,54 @@ def main(argv: list[str] | None = None) -> None:
                              "release_date, skill that the focal models have)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _analyze(args: argparse.Namespace) -> Result:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store.resolve()
     out = args.out or store.parent / f"{store.name}-analysis"
-    result = analyze(store, out, args.capability, n_boot=args.bootstrap, seed=args.seed)
+    return analyze(store, out, args.capability, n_boot=args.bootstrap, seed=args.seed)
+
+
+def tables_command(argv: list[str]) -> None:
+    """``python -m analysis <store>``: tables and figures, and the headline table printed."""
+    parser = _parser("python -m analysis", __doc__.splitlines()[0] + " Commands: report (python -m analysis report -h).")
+    result = _analyze(parser.parse_args(argv))
     print(f"Focal-share scaling law (capability: {result.capability}); all outputs in {result.out}\n")
     print(to_markdown(result.tables["headline"]))
+
+
+def report_command(argv: list[str]) -> None:
+    """``python -m analysis report <store>``: the analysis plus ``report.html``."""
+    parser = _parser("python -m analysis report",
+                     "Write the analysis and report.html: tables, figures and every game's transcript in one offline file.")
+    parser.add_argument("--judgements", type=Path, default=None,
+                        help="judge labels to show in the transcripts: a .jsonl file or a folder of them "
+                             "(default: <store>/judgements when it exists)")
+    parser.add_argument("--embed-mb", type=float, default=EMBED_MB,
+                        help="the games' transcripts go into report.html up to this many MB (compressed), "
+                             f"beyond it into report_files/ beside it (default {EMBED_MB:g})")
+    args = parser.parse_args(argv)
+    if args.judgements and not args.judgements.exists():
+        parser.error(f"--judgements {args.judgements}: no such file or folder")
+    judgements = args.judgements or args.store.resolve() / "judgements"
+    result = _analyze(args)
+    path = write_report(result, args.store.resolve(), result.out / "report.html",
+                        judgements if judgements.exists() else None, embed_mb=args.embed_mb)
+    n_games = len(result.tables["games"])
+    print(f"Report: {path} ({path.stat().st_size / 1e6:.1f} MB, {n_games} games); open it in a browser, no server needed")
+
+
+COMMANDS: dict[str, Callable[[list[str]], None]] = {"report": report_command}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        COMMANDS[argv[0]](argv[1:])
+    else:
+        tables_command(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,259 @@
+"""The HTML report: one self-contained file with every analysis table, interactive figures and every game.
+
+The page is built from the analysis result generically: each summary table in ``Result.tables``
+becomes a section (with a forest plot when it has intervals), so tables added to the analysis show
+up without code here. Figures are drawn in the browser as inline SVG from those tables; every point
+and cell links to the games behind it. Games are listed from the ``games`` table and each one opens
+in a transcript viewer. To stay fast at tens of thousands of games, the per-game details are
+embedded as gzip blocks (base64) and decoded on demand with the browser's ``DecompressionStream``.
+No asset is fetched: the CSS and JavaScript are inlined from ``analysis/web/``.
+
+Judge labels (issue: behaviour judgements) are shown inline in the transcripts when a judgements
+directory exists: JSON Lines files, one object per labelled message, see ``load_judge_labels``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import json
+import logging
+import math
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Iterable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import condition_cols, experiment_dirs, iter_records
+from analysis.load import capability_label as axis_label
+from analysis.report import Result
+
+log = logging.getLogger(__name__)
+
+GAMES_PER_BLOCK = 32  # games per compressed block: one block is decoded when one of its games opens
+EMBED_MB = 64.0  # compressed game details up to this size go into the file, beyond it into a folder beside it
+MAX_TABLE_ROWS = 2000  # longer tables are cut in the page (the CSV beside it has every row)
+TIDY_TABLES = ("games", "agents")  # one row per game or seat: shown as the game list, not as tables
+FIGURE_DATA = ("scaling_curves",)  # drawn in a figure, not worth a table section
+# Game-list columns: (games-table column, index key). The index keys are what the page filters on.
+INDEX_COLUMNS = (("experiment_id", "exp"), ("game_index", "idx"), ("focal_model", "model"),
+                 ("opponent", "opponent"), ("competition", "competition"), ("focal_seat", "seat"),
+                 ("agreement_round", "round"), ("rounds_played", "rounds"), ("focal_share", "share"),
+                 ("focal_discounted_utility", "utility"), ("focal_exploitation_index", "ei"),
+                 ("efficiency", "efficiency"), ("cost_usd", "cost"))
+# Record fields kept per call: everything the viewer shows (the messages sent are left out; the
+# record on disk has them).
+CALL_FIELDS = ("seat", "round", "phase", "attempt", "reply", "error", "latency_s", "cost_usd")
+JUDGE_KEY = ("experiment_id", "game_index", "round", "phase", "seat", "attempt")
+NOTES = {
+    "headline": "The focal model's share of the total utility against capability, per opponent and "
+                "condition: fractional-logit slope with a cluster-jackknife Wald interval (slope_ci) and a "
+                "bootstrap interval over preference draws (slope_boot); preferred law by (Q)AIC; crossover "
+                "where the fitted share reaches the Nash-bargaining share; leave-the-strongest-out backtest.",
+    "scaling": "Every fitted law (share: fractional logit; exploitation index: least squares).",
+    "scaling_points": "Per model and group: mean outcomes with 95% bootstrap intervals over preference draws.",
+    "scaling_curves": "The fitted laws on a grid of capability with 95% bootstrap bands.",
+    "ratings": "Bradley-Terry / Plackett-Luce ratings on the Elo scale from each game's ranking by "
+               "discounted utility, with bootstrap intervals over preference draws.",
+    "seat_effect": "Seat advantage from counterbalanced games: focal share at a seat minus its mean over "
+                   "the seats of the same draw.",
+    "competition": "Outcomes per competition level, opponent and focal model (and pooled: 'all').",
+    "validity": "Format failures per model and role, kept apart from payoffs; payoffs also over games "
+                "in which every move was valid.",
+}
+
+
+def write_report(result: Result, store: str | Path, path: str | Path, judgements: str | Path | None = None,
+                 embed_mb: float = EMBED_MB) -> Path:
+    """Write the report of ``result`` (the analysis of ``store``) to the HTML file ``path``.
+
+    The games' details are embedded in the file while they take at most ``embed_mb`` MB
+    (compressed); beyond that they go to a folder beside it, ``<name>_files/``, which the page
+    reads as scripts (allowed from disk, unlike fetch), one block when one of its games opens.
+    """
+    store, path = Path(store), Path(path)
+    games = result.tables["games"]
+    keys = ["experiment_id", "game_index"]
+    if games.duplicated(keys).any():
+        exp, idx = games.loc[games.duplicated(keys), keys].iloc[0]
+        raise ValueError(f"game {idx} of experiment {exp} is stored twice below {store}: report one copy")
+    labels = load_judge_labels(judgements) if judgements else {}
+    order, blocks, n_labels = _game_blocks(iter_records(store), labels)
+    if len(order) != len(games):
+        raise ValueError(f"{store} changed while the report was built ({len(games)} games analysed, "
+                         f"{len(order)} read): run it again")
+    folder = path.with_name(f"{path.stem}_files")
+    split = sum(map(len, blocks)) > embed_mb * 1e6
+    meta = {
+        "title": f"bargain report: {store.name}",
+        "store": str(store), "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "capability": result.capability, "capability_label": axis_label(result.capability or "capability"),
+        "keys": ["opponent", *condition_cols(games), "competition"],
+        "conditions": condition_cols(games),
+        "n_games": len(games), "n_experiments": int(games["experiment_id"].nunique()),
+        "games_per_block": GAMES_PER_BLOCK, "block_folder": folder.name if split else None,
+        "n_judge_labels": n_labels,
+        "records": {d.name: os.path.relpath(d / "games", path.parent.resolve()) for d in experiment_dirs(store)},
+        "tables": [table_payload(name, df) for name, df in result.tables.items() if name not in TIDY_TABLES],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir():  # a previous report's blocks: stale either way
+        shutil.rmtree(folder)
+    if split:
+        folder.mkdir()
+        for i, b in enumerate(blocks):
+            (folder / f"block-{i}.js").write_text(f'bargainBlock({i}, "{b}");\n', encoding="ascii")
+    page = _template().format(
+        title=_html_escape(meta["title"]),
+        css=_asset("report.css"),
+        js=_asset("report.js").replace("</", "<\\/"),
+        meta=_json(meta).replace("<", "\\u003c"),  # JSON has "<" only inside strings
+        index=_pack(game_index(games, result.tables["agents"], order, labels)),
+        blocks="" if split else "\n".join(f'<script type="application/gzip" id="block-{i}">{b}</script>'
+                                           for i, b in enumerate(blocks)),
+    )
+    path.write_text(page, encoding="utf-8")
+    log.info("report: %s (%.1f MB, %d games in %d blocks%s)", path, path.stat().st_size / 1e6, len(order),
+             len(blocks), f" in {folder}" if split else "")
+    return path
+
+
+def game_index(games: pd.DataFrame, agents: pd.DataFrame, order: list[tuple[str, int]],
+               labels: dict[tuple[str, int], list[dict]]) -> dict[str, list]:
+    """The game list, columnar and in ``order`` (the order of the embedded blocks)."""
+    g = games.set_index(["experiment_id", "game_index"], drop=False).loc[order]
+    invalid = agents.pivot_table(index=["experiment_id", "game_index"], columns="is_focal",
+                                 values="invalid_moves", aggfunc="sum", fill_value=0)
+    invalid = invalid.reindex(columns=[True, False], fill_value=0).reindex(g.index, fill_value=0)
+    out = {key: _column(g[col]) for col, key in INDEX_COLUMNS if col in g}
+    out["outcome"] = [s if s != "complete" else "deal" if a else "no deal" for s, a in zip(g["status"], g["agreement"])]
+    out["invalid"] = ["none" if f == o == 0 else "both" if f and o else "focal" if f else "opponent"
+                      for f, o in zip(invalid[True], invalid[False])]
+    for col in condition_cols(games):
+        out[col] = _column(g[col])
+    if labels:
+        out["labels"] = [sorted({name for entry in labels.get(key, []) for name in entry["labels"]}) for key in order]
+    return out
+
+
+def game_payload(record: dict, labels: list[dict]) -> dict:
+    """What the transcript viewer needs of one record (messages sent are left out: they repeat replies)."""
+    rounds = [{**r, "discussion": [{k: v for k, v in d.items() if k != "text"} for d in r.get("discussion", [])]}
+              for r in record.get("rounds") or []]  # the texts are the calls' replies
+    return {
+        "status": record["status"], "error": record.get("error"), "focal_seat": record["focal_seat"],
+        "game": record["game"], "draw_index": record.get("draw_index"),
+        "agents": [{k: a.get(k) for k in ("seat", "name", "model", "role")} for a in record["agents"]],
+        "preferences": {k: record["preferences"].get(k) for k in ("kind", "values", "cosine")},
+        "rounds": rounds, "outcome": record.get("outcome"), "invalid_moves": record.get("invalid_moves"),
+        "totals": record.get("totals"),
+        "calls": [{**{k: c.get(k) for k in CALL_FIELDS},
+                   "tokens": [(c.get("usage") or {}).get(k) for k in ("prompt_tokens", "completion_tokens")]}
+                  for c in record.get("calls") or []],
+        "labels": labels,
+    }
+
+
+def load_judge_labels(path: str | Path) -> dict[tuple[str, int], list[dict]]:
+    """Judge labels per game from ``*.jsonl`` files at or below ``path``.
+
+    One JSON object per line and labelled message: ``experiment_id``, ``game_index``, ``round``,
+    ``phase``, ``seat``, ``attempt`` (the call that produced the message), ``judge`` (a name) and
+    ``labels`` (a list of label names), optionally ``rationale``. A missing path means no labels.
+    """
+    root = Path(path)
+    files_ = [root] if root.is_file() else sorted(root.rglob("*.jsonl")) if root.is_dir() else []
+    out: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for f in files_:
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            missing = [k for k in (*JUDGE_KEY, "judge", "labels") if k not in entry]
+            if missing:
+                raise ValueError(f"{f}:{n}: judge label lacks {', '.join(missing)}")
+            out[(entry["experiment_id"], int(entry["game_index"]))].append(
+                {k: entry.get(k) for k in ("round", "phase", "seat", "attempt", "judge", "labels", "rationale")})
+    return dict(out)
+
+
+def table_payload(name: str, df: pd.DataFrame) -> dict:
+    """A table for the page: columns, rows (the first MAX_TABLE_ROWS) and its note."""
+    rows = df.head(MAX_TABLE_ROWS)
+    return {"name": name, "note": NOTES.get(name, ""), "figure_only": name in FIGURE_DATA,
+            "columns": [str(c) for c in df.columns],
+            "rows": [[_value(v) for v in row] for row in rows.itertuples(index=False)], "n_rows": len(df)}
+
+
+def _game_blocks(records: Iterable[dict], labels: dict[tuple[str, int], list[dict]]
+                 ) -> tuple[list[tuple[str, int]], list[str], int]:
+    """Stream the records into compressed blocks; returns the game order, the blocks and labels used."""
+    order: list[tuple[str, int]] = []
+    blocks: list[str] = []
+    pending: list[dict] = []
+    used = 0
+    for record in records:
+        key = (record["experiment_id"], record["game_index"])
+        order.append(key)
+        game_labels = labels.get(key, [])
+        used += len(game_labels)
+        pending.append(game_payload(record, game_labels))
+        if len(pending) == GAMES_PER_BLOCK:
+            blocks.append(_pack(pending))
+            pending = []
+    if pending:
+        blocks.append(_pack(pending))
+    if used < sum(map(len, labels.values())):
+        log.warning("%d judge labels name games that are not in the store", sum(map(len, labels.values())) - used)
+    return order, blocks, used
+
+
+def _pack(obj: Any) -> str:
+    """gzip (fixed mtime: the same store gives the same bytes) and base64."""
+    return base64.b64encode(gzip.compress(_json(obj).encode(), compresslevel=6, mtime=0)).decode("ascii")
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_value)
+
+
+def _value(v: Any) -> Any:
+    """A JSON-safe cell: NaN and missing become null, numpy scalars plain numbers, others strings."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _value(x) for k, x in v.items()}
+    return str(v)
+
+
+def _column(s: pd.Series) -> list:
+    return [_value(v) for v in s.tolist()]
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _asset(name: str) -> str:
+    return files("analysis").joinpath("web", name).read_text(encoding="utf-8")
+
+
+def _template() -> str:
+    return _asset("report.html")
