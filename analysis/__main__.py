@@ -40,7 +40,9 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _analyze(args: argparse.Namespace) -> Result:
+def _analyze(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Result:
+    if not args.store.exists():
+        parser.error(f"no such store or sweep directory: {args.store}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store.resolve()
     out = args.out or store.parent / f"{store.name}-analysis"
@@ -50,7 +52,7 @@ def _analyze(args: argparse.Namespace) -> Result:
 def tables_command(argv: list[str]) -> None:
     """``python -m analysis <store>``: tables and figures, and the headline table printed."""
     parser = _parser("python -m analysis", __doc__.splitlines()[0] + " Commands: report (python -m analysis report -h).")
-    result = _analyze(parser.parse_args(argv))
+    result = _analyze(parser, parser.parse_args(argv))
     print(f"Focal-share scaling law (capability: {result.capability}); all outputs in {result.out}\n")
     print(to_markdown(result.tables["headline"]))
 
@@ -69,7 +71,7 @@ def report_command(argv: list[str]) -> None:
     if args.judgements and not args.judgements.exists():
         parser.error(f"--judgements {args.judgements}: no such file or folder")
     judgements = args.judgements or args.store.resolve() / "judgements"
-    result = _analyze(args)
+    result = _analyze(parser, args)
     path = write_report(result, args.store.resolve(), result.out / "report.html",
                         judgements if judgements.exists() else None, embed_mb=args.embed_mb)
     n_games = len(result.tables["games"])

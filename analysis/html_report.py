@@ -1,15 +1,16 @@
-"""The HTML report: one self-contained file with every analysis table, interactive figures and every game.
+"""The HTML report: one offline file with every analysis table, linked figures and every game.
 
-The page is built from the analysis result generically: each summary table in ``Result.tables``
-becomes a section (with a forest plot when it has intervals), so tables added to the analysis show
-up without code here. Figures are drawn in the browser as inline SVG from those tables; every point
-and cell links to the games behind it. Games are listed from the ``games`` table and each one opens
-in a transcript viewer. To stay fast at tens of thousands of games, the per-game details are
-embedded as gzip blocks (base64) and decoded on demand with the browser's ``DecompressionStream``.
-No asset is fetched: the CSS and JavaScript are inlined from ``analysis/web/``.
+The page is built from the analysis result generically: each table in ``Result.tables`` becomes a
+section, and each one with intervals that has no figure of its own gets a forest plot, so tables
+added to the analysis show up without code here. Figures are drawn in the browser as inline SVG
+from those tables; every point, cell and row links to the games behind it. Games are listed from
+the ``games`` table and each one opens in a transcript viewer. To stay fast at tens of thousands
+of games, the per-game details are gzip blocks (base64) decoded on demand with the browser's
+``DecompressionStream``: embedded in the file, or in a folder beside it for very large stores.
+Nothing is fetched: the CSS and JavaScript of ``analysis/web/`` are inlined.
 
-Judge labels (issue: behaviour judgements) are shown inline in the transcripts when a judgements
-directory exists: JSON Lines files, one object per labelled message, see ``load_judge_labels``.
+Judge labels are shown on the messages they label when a judgements folder exists (JSON Lines,
+one object per labelled message; see ``load_judge_labels``).
 """
 
 from __future__ import annotations
@@ -152,8 +153,7 @@ def game_payload(record: dict, labels: list[dict]) -> dict:
         "game": record["game"], "draw_index": record.get("draw_index"),
         "agents": [{k: a.get(k) for k in ("seat", "name", "model", "role")} for a in record["agents"]],
         "preferences": {k: record["preferences"].get(k) for k in ("kind", "values", "cosine")},
-        "rounds": rounds, "outcome": record.get("outcome"), "invalid_moves": record.get("invalid_moves"),
-        "totals": record.get("totals"),
+        "rounds": rounds, "outcome": record.get("outcome"), "totals": record.get("totals"),
         "calls": [{**{k: c.get(k) for k in CALL_FIELDS},
                    "tokens": [(c.get("usage") or {}).get(k) for k in ("prompt_tokens", "completion_tokens")]}
                   for c in record.get("calls") or []],

@@ -672,6 +672,12 @@
       return h("div", { class: "who" }, a.name, h("span", { class: "model", text: ` (${a.model})` }),
         seat === p.focal_seat ? h("span", { class: "badge focal", text: "focal" }) : null, extra);
     };
+    const usage = (turn) => {
+      const tokens = turn.reduce((n, c) => n + ((c.tokens || [])[1] || 0), 0);
+      const seconds = turn.reduce((n, c) => n + (c.latency_s || 0), 0);
+      const cost = turn.reduce((n, c) => n + (c.cost_usd || 0), 0);
+      return h("span", { class: "usage", text: ` ${tokens} tokens · ${fmt(seconds, 2)} s${cost ? ` · $${fmt(cost, 4)}` : ""}` });
+    };
     const attempts = (turn) => turn.filter((c) => c.error !== null && c.error !== undefined).map((c) =>
       h("div", { class: "attempt" + (c === turn[turn.length - 1] ? " final" : "") },
         h("span", { class: "err", text: `attempt ${c.attempt + 1}: ${c === turn[turn.length - 1] ? "invalid move" : "re-asked"}` }),
@@ -685,7 +691,7 @@
       if (!turn) return null;
       const last = turn[turn.length - 1];
       return h("div", { class: `msg ${kind}${last.error ? " invalid" : ""}`, "data-phase": last.phase },
-        who(last.seat, [title ? h("span", { class: "model", text: ` · ${title}` }) : null, badges(turn)]),
+        who(last.seat, [title ? h("span", { class: "model", text: ` · ${title}` }) : null, badges(turn), usage(turn)]),
         last.error ? null : h("div", { class: "text", text: last.reply ?? "" }), last.error ? null : chips(last), attempts(turn));
     };
     const rawReply = (turn, label) => {
@@ -693,10 +699,10 @@
       const last = turn[turn.length - 1];
       if (last.error) {
         return h("div", { class: "msg invalid", "data-phase": last.phase },
-          who(last.seat, [h("span", { class: "model", text: ` · ${label}` }), badges(turn)]), attempts(turn));
+          who(last.seat, [h("span", { class: "model", text: ` · ${label}` }), badges(turn), usage(turn)]), attempts(turn));
       }
       return h("div", {}, attempts(turn), h("details", { class: "raw" },
-        h("summary", {}, `${label} by ${agent(last.seat).name}`, badges(turn)), h("pre", { text: last.reply ?? "" }), chips(last)));
+        h("summary", {}, `${label} by ${agent(last.seat).name}`, badges(turn), usage(turn)), h("pre", { text: last.reply ?? "" }), chips(last)));
     };
     const allocation = (owners) => names.map((n, s) => `${n}: ${items.filter((_, k) => owners[k] === s).join(", ") || "—"}`).join(" · ");
 
@@ -716,6 +722,7 @@
       [["private values", prefs.kind === "matrix" ? "matrix: value to each agent of an item going to each agent" : "vector: each agent's value of each item (sums to 100)"],
         ["competition", `${fmt(p.game.competition, 2)} (target cosine; measured ${cos === null || cos === undefined ? "?"
           : typeof cos === "object" ? Object.entries(cos).map(([pair, c]) => `${pair}: ${fmt(c)}`).join(", ") : fmt(cos)})`],
+        ["preference draw", `${p.draw_index} (played once per focal seat when counterbalanced)`],
         ["rules", `${p.game.max_rounds} rounds, γ = ${gamma}, ${p.game.vote_rule} vote, ${p.game.speaking_order} speaking order, memory ${p.game.memory}`],
         ["calls", p.totals ? `${p.totals.calls} calls, ${p.totals.prompt_tokens} prompt + ${p.totals.completion_tokens} completion tokens, $${fmt(p.totals.cost_usd, 4)}` : ""],
         ["record", h("a", { href: `${META.records[g.exp] || g.exp + "/games"}/${String(g.idx).padStart(5, "0")}.json`, text: `${g.exp}/games/${String(g.idx).padStart(5, "0")}.json` })],

@@ -18,14 +18,16 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from analysis.__main__ import main
 from analysis.browser import Chromium, find_chromium
-from analysis.html_report import GAMES_PER_BLOCK, load_judge_labels
+from analysis.html_report import GAMES_PER_BLOCK, load_judge_labels, write_report
 from analysis.load import iter_records
+from analysis.report import Result, analyze
 from bargain.config import register
 from bargain.runner import run_experiment
 
@@ -72,6 +74,11 @@ def report(store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("out")
     main(["report", str(store), "--out", str(out), "--bootstrap", "50"])
     return out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def result(store, tmp_path_factory) -> Result:
+    return analyze(store, tmp_path_factory.mktemp("analysis"), n_boot=20)
 
 
 def records(store: Path) -> dict[str, dict]:
@@ -121,17 +128,12 @@ def test_report_is_one_offline_file_with_every_game(report, store):
     assert sum(len(g["labels"]) for g in games) == meta["n_judge_labels"] == 1
 
 
-def test_tables_added_to_the_analysis_appear_without_code(store, tmp_path, monkeypatch):
+def test_tables_added_to_the_analysis_appear_without_code(result, store, tmp_path):
     """A table another part of the analysis adds (e.g. behaviour rates) is a section of the page."""
-    import pandas as pd
-
-    from analysis import html_report
-    from analysis.report import analyze
-
-    result = analyze(store, tmp_path, n_boot=20)
-    result.tables["behaviour"] = pd.DataFrame({"model": ["sim-weak"], "tactic": ["anchoring"], "rate": [0.4],
-                                               "rate_low": [0.2], "rate_high": [0.6]})
-    meta, _ = embedded(html_report.write_report(result, store, tmp_path / "r.html").read_text())
+    behaviour = pd.DataFrame({"model": ["sim-weak"], "tactic": ["anchoring"], "rate": [0.4], "rate_low": [0.2],
+                              "rate_high": [0.6]})
+    more = Result(result.out, result.capability, {**result.tables, "behaviour": behaviour})
+    meta, _ = embedded(write_report(more, store, tmp_path / "r.html").read_text())
     behaviour = next(t for t in meta["tables"] if t["name"] == "behaviour")
     assert behaviour["columns"] == ["model", "tactic", "rate", "rate_low", "rate_high"]
     assert behaviour["rows"] == [["sim-weak", "anchoring", 0.4, 0.2, 0.6]]
@@ -149,10 +151,15 @@ def test_judge_labels_are_checked_line_by_line(tmp_path):
                                                        "judge": "j", "labels": ["threat"], "rationale": None}]}
 
 
-def test_missing_judgements_path_fails_before_any_work(store, tmp_path, capsys):
+def test_missing_paths_fail_in_one_line_before_any_work(store, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["report", str(store), "--out", str(tmp_path), "--judgements", str(tmp_path / "nope")])
-    assert "--judgements" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert f"--judgements {tmp_path / 'nope'}: no such file or folder" in capsys.readouterr().err
+    for command in (["report"], []):
+        with pytest.raises(SystemExit):
+            main([*command, str(tmp_path / "nostore"), "--out", str(tmp_path)])
+        assert f"error: no such store or sweep directory: {tmp_path / 'nostore'}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -304,9 +311,8 @@ def test_report_in_chromium(browser, report, store, tmp_path):
 
 
 @pytest.mark.slow
-def test_large_reports_keep_the_transcripts_in_a_folder_beside_them(browser, store, tmp_path):
-    main(["report", str(store), "--out", str(tmp_path), "--bootstrap", "20", "--embed-mb", "0"])
-    html = (tmp_path / "report.html").read_text()
+def test_large_reports_keep_the_transcripts_in_a_folder_beside_them(browser, result, store, tmp_path):
+    html = write_report(result, store, tmp_path / "report.html", embed_mb=0).read_text()
     blocks = sorted((tmp_path / "report_files").glob("block-*.js"))
     assert 'id="block-' not in html and len(blocks) == -(-len(records(store)) // GAMES_PER_BLOCK)
     browser.open(tmp_path / "report.html", ready="document.body.dataset.ready")
@@ -316,5 +322,5 @@ def test_large_reports_keep_the_transcripts_in_a_folder_beside_them(browser, sto
     assert said == [d["text"] for r in record["rounds"] for d in r["discussion"]]
     assert browser.errors == [] and browser.requests == []
     # rebuilt small, the report embeds its games again and the stale folder goes
-    main(["report", str(store), "--out", str(tmp_path), "--bootstrap", "20"])
+    write_report(result, store, tmp_path / "report.html")
     assert not (tmp_path / "report_files").exists() and 'id="block-0"' in (tmp_path / "report.html").read_text()
