@@ -7,6 +7,8 @@ point calls before anything else runs.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -15,6 +17,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from bargain import roster
+
+log = logging.getLogger(__name__)
 
 class ConfigError(ValueError):
     """A config value is out of range; the message names the key and the allowed values."""
@@ -43,6 +48,16 @@ class PreferenceKind(str, Enum):
     matrix = "matrix"
 
 
+class ContextOverflow(str, Enum):
+    end = "end"  # the game stops before the call, recorded with status context_limit
+    compact = "compact"  # the oldest turns after the rules are left out of the prompt until it fits
+
+
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+DIALS = ("effort", "budget_tokens")
+PHASES = ("discussion", "thinking", "proposal", "vote", "reflection")
+
+
 @dataclass
 class ServerConfig:
     """How to start a self-hosted OpenAI-compatible server for a model (stopped by PID afterwards)."""
@@ -51,6 +66,26 @@ class ServerConfig:
     port: int = MISSING
     ready_path: str = "/v1/models"
     startup_timeout_s: float = 120.0
+    args: list[str] = field(default_factory=list)  # appended to command (e.g. --quantization fp8)
+    env: dict[str, Any] = field(default_factory=dict)  # the server's environment on top of the job's; null = inherit
+    attention_heads: int | None = None  # {tp} = the largest power of two <= the job's GPUs that divides this
+
+
+@dataclass
+class ReasoningConfig:
+    """The reasoning dial of a model; null everywhere = the provider's default."""
+
+    effort: str | None = None  # sent as reasoning_effort (OpenAI, xAI, Gemini, Anthropic through LiteLLM)
+    budget_tokens: int | None = None  # thinking budget (Anthropic extended thinking, Gemini 2.5 thinkingBudget)
+    max_tokens: int | None = None  # room for reasoning added to the reply cap when no budget is sent
+
+
+@dataclass
+class LifecycleConfig:
+    status: str = "active"  # as of checked_on: active | deprecated | retired (retires_on decides at run time)
+    retires_on: str | None = None  # YYYY-MM-DD the route stops (stopped) answering
+    replacement: str | None = None  # a current model to use instead
+    checked_on: str | None = None
 
 
 @dataclass
@@ -62,13 +97,29 @@ class ModelConfig:
     hf_id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # sampling parameters sent with every call
     unsupported_params: list[str] = field(default_factory=list)  # dropped before sending (e.g. o-series temperature)
+    reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)
+    reasoning_dials: list[str] | None = None  # which reasoning keys the route accepts; null = unknown (not checked)
+    context_window: int | None = None  # tokens; every call is checked against it before it is sent
     metadata: dict[str, Any] = field(default_factory=dict)  # capability metadata for analysis
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    allow_retired: bool = False  # run a retired snapshot anyway (a provider may still serve it)
     max_concurrency: int = 8
     rpm: int | None = None
     tpm: int | None = None
     price_input_per_mtok: float | None = None  # USD per million tokens, for models LiteLLM has no price for
     price_output_per_mtok: float | None = None
     server: ServerConfig | None = None
+
+
+@dataclass
+class PhaseTokens:
+    """Caps on the visible reply per game phase (null = the model's params.max_tokens)."""
+
+    discussion: int | None = None
+    thinking: int | None = None
+    proposal: int | None = None
+    vote: int | None = None
+    reflection: int | None = None
 
 
 @dataclass
@@ -89,6 +140,8 @@ class EnvConfig:
     memory: Memory = Memory.full
     max_reasks: int = 2
     item_names: list[str] | None = None  # default: Apple, Jewel, Stone, Quill, Pencil, Book, Hat, Camera, Item_9 ...
+    max_tokens: PhaseTokens = field(default_factory=PhaseTokens)
+    context_overflow: ContextOverflow = ContextOverflow.end
 
 
 @dataclass
@@ -122,6 +175,7 @@ class Config:
     n_games: int = 2
     counterbalance: bool = True
     store: str = "outputs/store"
+    dry_run: bool = False  # print the plan (cells, games, routes, estimated tokens and cost) and play nothing
     model: ModelConfig = MISSING
     opponent: ModelConfig = MISSING
     opponents: dict[str, ModelConfig] = field(default_factory=dict)
@@ -135,13 +189,31 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=Config)
 
 
+def lineup_keys(cfg: Any) -> list[str]:
+    """Config keys of the models in lineup order: the focal model, then one opponent per other seat."""
+    extra = [f"opponents.{k}" for k in sorted(cfg["opponents"])]
+    return ["model", *extra, *["opponent"] * (cfg["env"]["n_agents"] - 1 - len(extra))]
+
+
+def model_config(cfg: Any, key: str) -> Any:
+    """The model config under a lineup key (``model``, ``opponent`` or ``opponents.<name>``)."""
+    return cfg["opponents"][key.split(".", 1)[1]] if key.startswith("opponents.") else cfg[key]
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
 
 def validate(cfg: Any) -> None:
-    """Raise ConfigError naming the key and its allowed values for anything out of range."""
+    """Raise ConfigError naming the key and its allowed values for anything out of range.
+
+    First gives ``model=litellm`` entries their identity from the roster (see :func:`bargain.roster.identify`).
+    """
+    models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
+    for key, model in models.items():
+        problem = roster.identify(key, model)
+        _check(problem is None, problem or "")
     env = cfg.env
     _check(0.0 <= env.competition <= 1.0, f"env.competition={env.competition} must be in [0, 1]")
     _check(0.0 < env.gamma <= 1.0, f"env.gamma={env.gamma} must be in (0, 1]")
@@ -184,7 +256,9 @@ def validate(cfg: Any) -> None:
     )
     _check(run.game_delay_s >= 0, f"run.game_delay_s={run.game_delay_s} must be >= 0")
     _check(0.0 <= run.max_error_fraction <= 1.0, f"run.max_error_fraction={run.max_error_fraction} must be in [0, 1]")
-    models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
+    for phase in PHASES:
+        cap = env.max_tokens[phase]
+        _check(cap is None or cap >= 1, f"env.max_tokens.{phase}={cap} must be >= 1 or null")
     for key, model in models.items():
         _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
         for secret in ("api_key", "key", "token"):
@@ -192,3 +266,72 @@ def validate(cfg: Any) -> None:
                 secret not in model.params,
                 f"{key}.params.{secret}: keys never go in configs; name the variable in {key}.api_key_env",
             )
+        _check_lifecycle(key, model)
+        _check_reasoning(key, model)
+        _check_facts(key, model)
+
+
+def _check_lifecycle(key: str, model: Any) -> None:
+    """Refuse a retired model (unless allowed); warn about one whose retirement is announced."""
+    life = model.lifecycle
+    retires = life.retires_on
+    _check(
+        retires is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(retires)) is not None,
+        f"{key}.lifecycle.retires_on={retires} must be a date YYYY-MM-DD or null",
+    )
+    retired = life.status == "retired" or (retires is not None and str(retires) <= dt.date.today().isoformat())
+    instead = f"use {life.replacement}" if life.replacement else "choose a current model"
+    if retired and not model.allow_retired:
+        when = f"on {retires}" if retires else "(date not recorded)"
+        raise ConfigError(
+            f"{key}={model.name} ({model.litellm_model}) was retired {when}; {instead}, "
+            f"or set {key}.allow_retired=true if your provider still serves it"
+        )
+    if not retired and retires is not None:
+        log.warning("%s=%s (%s) retires on %s; %s before then", key, model.name, model.litellm_model, retires, instead)
+
+
+def _check_reasoning(key: str, model: Any) -> None:
+    """The reasoning dial: allowed values, what the route accepts, and Anthropic's thinking rules."""
+    reasoning, dials = model.reasoning, model.reasoning_dials
+    _check(
+        reasoning.effort is None or reasoning.effort in EFFORTS,
+        f"{key}.reasoning.effort={reasoning.effort} must be one of {', '.join(EFFORTS)} or null",
+    )
+    for field_ in ("budget_tokens", "max_tokens"):
+        value = reasoning[field_]
+        _check(value is None or value >= 0, f"{key}.reasoning.{field_}={value} must be >= 0 or null")
+    for dial in DIALS:
+        if reasoning[dial] is not None and dials is not None and dial not in dials:
+            accepted = ", ".join(f"reasoning.{d}" for d in dials) or "no reasoning setting"
+            raise ConfigError(f"{key}.reasoning.{dial}: {model.name} ({model.litellm_model}) accepts {accepted} "
+                              f"({key}.reasoning_dials={list(dials)})")
+    if reasoning.budget_tokens and model.litellm_model.startswith("anthropic/"):
+        _check(reasoning.budget_tokens >= 1024, f"{key}.reasoning.budget_tokens={reasoning.budget_tokens} must be >= 1024 "
+                                                "for Anthropic extended thinking (or 0/null to turn it off)")
+        temperature = model.params.get("temperature")
+        _check(temperature in (None, 1, 1.0), f"{key}.reasoning.budget_tokens needs temperature 1 on Anthropic "
+                                              f"(extended thinking); set {key}.params.temperature=1")
+
+
+def _check_facts(key: str, model: Any) -> None:
+    """Capability metadata and model facts given in files or on the command line have the right types."""
+    meta = model.metadata
+    for name in ("params_b", "active_params_b", "arena_elo"):
+        value = meta.get(name)
+        _check(
+            value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0),
+            f"{key}.metadata.{name}={value} must be a positive number or null",
+        )
+    release = meta.get("release_date")
+    _check(
+        release is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(release)) is not None,
+        f"{key}.metadata.release_date={release} must be a date YYYY-MM-DD or null",
+    )
+    _check(
+        model.context_window is None or model.context_window > 0,
+        f"{key}.context_window={model.context_window} must be > 0 tokens or null",
+    )
+    for price in ("price_input_per_mtok", "price_output_per_mtok"):
+        value = model[price]
+        _check(value is None or value >= 0, f"{key}.{price}={value} must be >= 0 (USD per million tokens) or null")

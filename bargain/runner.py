@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from bargain.agents.llm import LLMAgent
 from bargain.backend import Backend, BudgetExceeded, FatalBackendError
 from bargain.backend.progress import progress_bar
+from bargain.config import lineup_keys, model_config, validate
 from bargain.game import generate_preferences
 from bargain.negotiation import Table, item_names, play, system_prompt
 from bargain.prompts import templates_hash
@@ -46,16 +47,6 @@ class Summary:
         return sum(r["status"] != COMPLETE for r in self.records)
 
 
-def lineup_keys(cfg: dict[str, Any]) -> list[str]:
-    """Config keys of the models in lineup order: the focal model, then one opponent per other seat."""
-    extra = [f"opponents.{k}" for k in sorted(cfg["opponents"])]
-    return ["model", *extra, *["opponent"] * (cfg["env"]["n_agents"] - 1 - len(extra))]
-
-
-def model_config(cfg: dict[str, Any], key: str) -> dict[str, Any]:
-    return cfg["opponents"][key.split(".", 1)[1]] if key.startswith("opponents.") else cfg[key]
-
-
 def seat_keys(cfg: dict[str, Any], focal_seat: int) -> list[str]:
     """Config key of the model in each seat, with the focal model at ``focal_seat``."""
     focal, *others = lineup_keys(cfg)
@@ -63,21 +54,43 @@ def seat_keys(cfg: dict[str, Any], focal_seat: int) -> list[str]:
 
 
 def identity(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The fields that change a game's outcome; everything else (retries, paths, n_games ...) is left out."""
+    """The fields that change a game's outcome; everything else (retries, paths, n_games ...) is left out.
+
+    Settings added after the first release (reasoning, per-phase token caps, context overflow) enter
+    only when they differ from their defaults, so experiments stored before they existed keep their ids.
+    """
     lineup = []
     for key in lineup_keys(cfg):
         model = model_config(cfg, key)
         params = {k: v for k, v in model["params"].items() if k not in model["unsupported_params"]}
-        lineup.append({"litellm_model": model["litellm_model"], "params": params})
+        entry = {"litellm_model": model["litellm_model"], "params": params}
+        if any(v is not None for v in model["reasoning"].values()):
+            entry["reasoning"] = model["reasoning"]
+        lineup.append(entry)
+    env = dict(cfg["env"])
+    if all(v is None for v in env["max_tokens"].values()):
+        del env["max_tokens"]
+    if env["context_overflow"] == "end":
+        del env["context_overflow"]
     return {
         "schema_version": SCHEMA_VERSION,
         "seed": cfg["seed"],
         "counterbalance": cfg["counterbalance"],
-        "env": cfg["env"],
+        "env": env,
         "preferences": cfg["preferences"],
         "lineup": lineup,
         "prompts": templates_hash(),
     }
+
+
+def table_of(env: dict[str, Any]) -> Table:
+    """What every agent knows about the game, from the env config."""
+    rules = {f.name for f in dataclasses.fields(Table)} - {"items", "agents"}
+    return Table(
+        items=item_names(env["n_items"], env["item_names"]),
+        agents=[f"Agent_{s + 1}" for s in range(env["n_agents"])],
+        **{k: env[k] for k in rules},
+    )
 
 
 def _redact(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -120,12 +133,7 @@ class Experiment:
         self.versions = _versions()
         n = self.env["n_agents"]
         self.seats_per_draw = n if cfg["counterbalance"] else 1
-        rules = {f.name for f in dataclasses.fields(Table)} - {"items", "agents"}
-        self.table = Table(
-            items=item_names(self.env["n_items"], self.env["item_names"]),
-            agents=[f"Agent_{s + 1}" for s in range(n)],
-            **{k: self.env[k] for k in rules},
-        )
+        self.table = table_of(self.env)
 
     @property
     def total_games(self) -> int:
@@ -136,7 +144,7 @@ class Experiment:
         return {
             "seat": seat, "name": self.table.agents[seat], "role": "focal" if key == "model" else "opponent",
             "model": model["name"], "litellm_model": model["litellm_model"],
-            "params": model["params"], "metadata": model["metadata"],
+            "params": model["params"], "reasoning": model["reasoning"], "metadata": model["metadata"],
         }
 
     async def play_game(self, index: int) -> dict[str, Any]:
@@ -164,6 +172,8 @@ class Experiment:
                 max_reasks=self.env["max_reasks"],
                 call_key={"experiment": self.id, "game": index},
                 calls=calls,
+                reply_caps=self.env["max_tokens"],
+                context_overflow=self.env["context_overflow"],
             )
             for seat, key in enumerate(keys)
         ]
@@ -204,6 +214,7 @@ class Experiment:
             log.warning("game %d of experiment %s failed: %s: %s", index, self.id, type(exc).__name__, exc)
             record["status"] = getattr(exc, "status", "error")
             record["error"] = {"type": type(exc).__name__, "message": str(exc)}
+            record["rounds"] = getattr(exc, "rounds", record["rounds"])
         record["finished_at"] = _now()
         # Concurrent calls finish in any order; sort so a replayed game gives the same record.
         record["calls"] = sorted(calls, key=lambda c: (c["round"], PHASES.index(c["phase"]), c["seat"]))
@@ -213,6 +224,7 @@ class Experiment:
             "calls": len(calls),
             "prompt_tokens": sum(c["usage"]["prompt_tokens"] for c in calls),
             "completion_tokens": sum(c["usage"]["completion_tokens"] for c in calls),
+            "reasoning_tokens": sum(c["usage"].get("reasoning_tokens", 0) for c in calls),
             "cached_tokens": sum(c["usage"]["cached_tokens"] for c in calls),
             "cost_usd": sum(c["cost_usd"] or 0.0 for c in calls),
         }
@@ -267,6 +279,7 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
     ``<store>/.cache``) and the shared spend ledger in ``<store>/.ledger/<run.ledger>.json``.
     """
     if isinstance(cfg, DictConfig):
+        validate(cfg)  # also gives every model its true identity (bargain.roster.identify)
         cfg = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     store = Path(cfg["store"]).expanduser()
     run = cfg["run"]

@@ -176,5 +176,5 @@ def test_self_hosted_model_without_server_stops_before_any_game(make_cfg, tmp_pa
     from bargain.backend import FatalBackendError
 
     with pytest.raises(FatalBackendError, match="model.api_base=http://HOST:PORT/v1"):
-        run_experiment(make_cfg("model=qwen3b"))
+        run_experiment(make_cfg("model=qwen3b", "model.server=null"))
     assert not list((tmp_path / "store").rglob("games/*.json"))
