@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bargain.agents.llm import LLMAgent, Move
+from bargain.agents.llm import ContextLimitExceeded, LLMAgent, Move
 from bargain.agents.parsing import parse_proposal, parse_text, parse_votes
 from bargain.game import (
     Preferences,
@@ -102,9 +102,22 @@ def system_prompt(table: Table, prefs: Preferences, seat: int) -> str:
 
 
 async def play(table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np.random.Generator) -> dict[str, Any]:
-    """Play rounds until a proposal passes or the rounds run out; returns ``rounds`` and ``outcome``."""
-    n = len(agents)
+    """Play rounds until a proposal passes or the rounds run out; returns ``rounds`` and ``outcome``.
+
+    A game that runs out of context window ends with ContextLimitExceeded carrying the rounds played.
+    """
     rounds: list[dict[str, Any]] = []
+    try:
+        return await _play(table, prefs, agents, rng, rounds)
+    except ContextLimitExceeded as exc:
+        exc.rounds = rounds
+        raise
+
+
+async def _play(
+    table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np.random.Generator, rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    n = len(agents)
     for r in range(1, table.max_rounds + 1):
         order = speaking_order(table.speaking_order, n, r, rng)
         record: dict[str, Any] = {"round": r, "speaking_order": order, "discussion": []}

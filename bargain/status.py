@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-STATUSES = ("complete", "error", "budget_exceeded")
+STATUSES = ("complete", "error", "budget_exceeded", "context_limit")
 _RECORD_NAME = re.compile(r"^(\d+)\.json$")
 
 
@@ -212,10 +212,11 @@ def render(store: Path, cells: list[Cell], problems: list[str]) -> str:
     """
     lines = [f"store {store}"]
     header = ("experiment", "lineup", "n", "competition", "expected", "complete", "error",
-              "budget", "other", "missing", "spend_usd")
+              "budget", "context", "other", "missing", "spend_usd")
     rows = [
         (c.experiment_id, c.lineup, _fmt(c.n_agents), _fmt(c.competition, "g"), _fmt(c.expected),
          str(c.counts["complete"]), str(c.counts["error"]), str(c.counts["budget_exceeded"]),
+         str(c.counts["context_limit"]),
          str(c.counts["unreadable"] + c.counts["other"]), _fmt(c.missing), f"{c.spend:.4f}")
         for c in cells
     ]
@@ -233,6 +234,7 @@ def render(store: Path, cells: list[Cell], problems: list[str]) -> str:
     lines.append(
         f"total: {len(cells)} cells, {sum(c.expected or 0 for c in cells)} expected, "
         f"{total['complete']} complete, {total['error']} error, {total['budget_exceeded']} budget_exceeded, "
+        f"{total['context_limit']} context_limit, "
         f"{sum(known)} missing{f' (+{unknown} cells unknown)' if unknown else ''}, "
         f"{total['unreadable']} unreadable, {total['other']} other; spend ${sum(c.spend for c in cells):.4f}"
     )

@@ -212,7 +212,7 @@ def test_backoff_is_capped_and_jittered():
 
 def test_usage_cost_and_cached_tokens(scripted, sleeps):
     reply = call(backend(model(price_input_per_mtok=3.0, price_output_per_mtok=15.0)))
-    assert reply.usage == {"prompt_tokens": 1000, "completion_tokens": 100, "cached_tokens": 600}
+    assert reply.usage == {"prompt_tokens": 1000, "completion_tokens": 100, "reasoning_tokens": 0, "cached_tokens": 600}
     assert reply.cost_usd == pytest.approx((1000 * 3.0 + 100 * 15.0) / 1e6)
     assert call(backend()).cost_usd is None  # unmapped model without configured prices: unknown, not an error
 

@@ -22,11 +22,13 @@ KEY = "sk-test-9f8e7d6c5b4a"
 
 
 class OpenAICompatible(BaseHTTPRequestHandler):
-    """POST /v1/chat/completions and GET /v1/models, recording what arrives."""
+    """POST /v1/chat/completions (and Anthropic's /v1/messages) and GET /v1/models, recording what arrives."""
 
     seen: list[dict] = []
     mode = "ok"
     fail_after: int | None = None  # answer 500 once this many replies were given
+    reasoning_tokens = 0  # reported as hidden reasoning, on top of the reply's own tokens
+    served_model: str | None = None  # the model id the reply names (default: the one requested)
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -46,7 +48,8 @@ class OpenAICompatible(BaseHTTPRequestHandler):
         from bargain import sim
 
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append({"path": self.path, "model": request["model"], "authorization": self.headers.get("Authorization")})
+        self.seen.append({"path": self.path, "model": request["model"], "body": request,
+                          "authorization": self.headers.get("Authorization") or self.headers.get("x-api-key")})
         replies = sum(1 for s in self.seen if s.get("ok"))
         if self.fail_after is not None and replies >= self.fail_after:
             self._json(500, {"error": {"message": "server fell over", "type": "server_error"}})
@@ -55,20 +58,37 @@ class OpenAICompatible(BaseHTTPRequestHandler):
             self._json(401, {"error": {"message": "invalid api key", "type": "invalid_request_error", "code": "invalid_api_key"}})
             return
         self.seen[-1]["ok"] = True
-        seed = int(hashlib.sha256(json.dumps(request["messages"]).encode()).hexdigest()[:8], 16)  # same prompt, same reply
-        text = sim.respond("base", request["messages"], seed=seed, temperature=request.get("temperature", 0.0))
-        prompt_tokens = sum(len(m["content"]) for m in request["messages"]) // 4
+        messages = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
+                     else "".join(part["text"] for part in m["content"])} for m in request["messages"]]
+        if "system" in request:  # Anthropic's messages API sends the system prompt on its own
+            system = request["system"]
+            messages.insert(0, {"role": "system", "content": system if isinstance(system, str)
+                                else "".join(part["text"] for part in system)})
+        seed = int(hashlib.sha256(json.dumps(messages).encode()).hexdigest()[:8], 16)  # same prompt, same reply
+        text = sim.respond("base", messages, seed=seed, temperature=request.get("temperature", 0.0))
+        prompt_tokens = sum(len(m["content"]) for m in messages) // 4
+        model = self.served_model or request["model"]
+        if self.path.endswith("/messages"):
+            self._json(200, {
+                "id": f"msg_{len(self.seen)}", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "thinking", "thinking": "weighing the offers", "signature": "sig"},
+                            {"type": "text", "text": text}],
+                "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text) // 4 + self.reasoning_tokens},
+            })
+            return
         self._json(200, {
             "id": f"chatcmpl-{len(self.seen)}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": request["model"],
+            "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(text) // 4,
-                "total_tokens": prompt_tokens + len(text) // 4,
+                "completion_tokens": len(text) // 4 + self.reasoning_tokens,  # OpenAI counts reasoning in here
+                "total_tokens": prompt_tokens + len(text) // 4 + self.reasoning_tokens,
                 "prompt_tokens_details": {"cached_tokens": prompt_tokens // 2},
+                "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
             },
         })
 
@@ -77,6 +97,8 @@ class OpenAICompatible(BaseHTTPRequestHandler):
 def server():
     OpenAICompatible.seen = []
     OpenAICompatible.fail_after = None
+    OpenAICompatible.reasoning_tokens = 0
+    OpenAICompatible.served_model = None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), OpenAICompatible)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

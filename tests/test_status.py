@@ -67,12 +67,12 @@ def _experiment(store: Path, exp_id: str, config: dict, games: dict[int, tuple[s
 
 
 def _rows(out: str) -> dict[str, list[str]]:
-    """experiment id -> [n, competition, expected, complete, error, budget, other, missing, spend]."""
+    """experiment id -> [n, competition, expected, complete, error, budget, context, other, missing, spend]."""
     rows = {}
     for line in out.splitlines():
         tokens = line.split()
         if tokens and len(tokens[0]) == 16 and not line.startswith(("store", "total", "problem", "errors")):
-            rows[tokens[0]] = tokens[-9:]
+            rows[tokens[0]] = tokens[-10:]
     return rows
 
 
@@ -98,13 +98,13 @@ def test_counts_and_spend_per_cell(tmp_path: Path, capsys) -> None:
     assert main([str(_store(tmp_path))]) == 0
     out = capsys.readouterr().out
     rows = _rows(out)
-    assert rows["aaaaaaaaaaaaaaaa"] == ["2", "0.5", "4", "1", "1", "1", "0", "1", "1.3750"]
-    assert rows["bbbbbbbbbbbbbbbb"] == ["2", "1", "3", "3", "0", "0", "0", "0", "1.5000"]
-    assert rows["cccccccccccccccc"] == ["3", "0.9", "3", "0", "0", "0", "0", "3", "0.0000"]
+    assert rows["aaaaaaaaaaaaaaaa"] == ["2", "0.5", "4", "1", "1", "1", "0", "0", "1", "1.3750"]
+    assert rows["bbbbbbbbbbbbbbbb"] == ["2", "1", "3", "3", "0", "0", "0", "0", "0", "1.5000"]
+    assert rows["cccccccccccccccc"] == ["3", "0.9", "3", "0", "0", "0", "0", "0", "3", "0.0000"]
     assert "sim-strong vs sim-base" in out
     assert "qwen7b vs claude-3-7-sonnet, gpt-4o" in out
     assert _total(out) == ("total: 3 cells, 10 expected, 4 complete, 1 error, 1 budget_exceeded, "
-                           "4 missing, 0 unreadable, 0 other; spend $2.8750")
+                           "0 context_limit, 4 missing, 0 unreadable, 0 other; spend $2.8750")
     assert "errors in aaaaaaaaaaaaaaaa: RateLimitError x1" in out
 
 
@@ -112,7 +112,7 @@ def test_expected_override(tmp_path: Path, capsys) -> None:
     assert main([str(_store(tmp_path)), "--expected", "5"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert [rows[e][2] for e in sorted(rows)] == ["5", "5", "5"]
-    assert [rows[e][7] for e in sorted(rows)] == ["2", "2", "5"]
+    assert [rows[e][8] for e in sorted(rows)] == ["2", "2", "5"]
 
 
 def test_corrupt_files_are_reported_not_fatal(tmp_path: Path, capsys) -> None:
@@ -126,7 +126,7 @@ def test_corrupt_files_are_reported_not_fatal(tmp_path: Path, capsys) -> None:
     assert main([str(store)]) == 0
     out = capsys.readouterr().out
     # described from the readable record's config; 1 complete, 2 unreadable present, none missing
-    assert _rows(out)["dddddddddddddddd"] == ["2", "0.25", "4", "1", "0", "0", "2", "1", "0.5000"]
+    assert _rows(out)["dddddddddddddddd"] == ["2", "0.25", "4", "1", "0", "0", "0", "2", "1", "0.5000"]
     assert "sim-strong vs sim-base" in out
     problems = [line for line in out.splitlines() if line.startswith("problem:")]
     assert len(problems) == 3
@@ -143,7 +143,7 @@ def test_empty_store_via_module(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "(no experiments yet)" in proc.stdout
     assert _total(proc.stdout) == ("total: 0 cells, 0 expected, 0 complete, 0 error, 0 budget_exceeded, "
-                                   "0 missing, 0 unreadable, 0 other; spend $0.0000")
+                                   "0 context_limit, 0 missing, 0 unreadable, 0 other; spend $0.0000")
 
 
 def test_sweep_dir_finds_its_store(tmp_path: Path, capsys) -> None:

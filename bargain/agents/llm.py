@@ -7,7 +7,14 @@ from typing import Any, NamedTuple
 
 from bargain.agents.parsing import ParseError
 from bargain.backend import Backend
+from bargain.backend.limits import estimate_tokens
 from bargain.prompts import render
+
+
+class ContextLimitExceeded(RuntimeError):
+    """The next prompt would not fit the model's context window: the game ends before the call."""
+
+    status = "context_limit"  # the game's record status; the game attaches the rounds played as ``rounds``
 
 
 class Move(NamedTuple):
@@ -25,6 +32,10 @@ class LLMAgent:
     events and instruction, then the reply), so provider prompt caches can hit. In ``stateless``
     memory (the original code's behaviour) each call sees only the system prompt and the current
     instruction; the transcript still records everything that was sent.
+
+    Before every call the prompt is checked against the model's context window. ``context_overflow``
+    ``end`` raises ContextLimitExceeded; ``compact`` leaves out the oldest turns after the system
+    prompt until it fits (a call's ``sent`` ranges show exactly what it saw).
     """
 
     def __init__(
@@ -38,12 +49,16 @@ class LLMAgent:
         max_reasks: int,
         call_key: dict[str, Any],
         calls: list[dict[str, Any]],
+        reply_caps: dict[str, int | None] | None = None,
+        context_overflow: str = "end",
     ) -> None:
         self.seat = seat
         self.model = model
         self.backend = backend
         self.memory = memory
         self.max_reasks = max_reasks
+        self.reply_caps = reply_caps or {}
+        self.context_overflow = context_overflow
         self.call_key = call_key
         self.calls = calls
         self.transcript: list[dict[str, str]] = [{"role": "system", "content": system_prompt}]
@@ -61,11 +76,13 @@ class LLMAgent:
         self.pending = []
         turn_start = len(self.transcript)
         self.transcript.append({"role": "user", "content": "\n\n".join([*events, instruction])})
+        cap = self.reply_caps.get(phase)
         for attempt in range(self.max_reasks + 1):
             sent = [[0, len(self.transcript)]] if self.memory == "full" else [[0, 1], [turn_start, len(self.transcript)]]
+            sent = self._fit(sent, turn_start, self.backend.prompt_room(self.model, cap), f"{phase} in round {round_}")
             messages = [m for start, end in sent for m in self.transcript[start:end]]
             key = {**self.call_key, "seat": self.seat, "turn": self._turn, "attempt": attempt}
-            reply = await self.backend.complete(self.model, messages, key)
+            reply = await self.backend.complete(self.model, messages, key, reply_cap=cap)
             self.transcript.append({"role": "assistant", "content": reply.text})
             try:
                 parsed, error = parse(reply.text), None
@@ -87,6 +104,7 @@ class LLMAgent:
                     "retries": reply.retries,
                     "cache_hit": reply.cache_hit,
                     "params": reply.sent_params,
+                    "model_id": reply.model_id,
                     "started": reply.started,
                     "finished": reply.finished,
                 }
@@ -99,3 +117,21 @@ class LLMAgent:
         self._turn += 1
         self.invalid_moves += 1
         return Move(None, reply.text, error)
+
+    def _fit(self, sent: list[list[int]], turn_start: int, room: int | None, where: str) -> list[list[int]]:
+        """The transcript ranges to send so the prompt fits ``room`` tokens, or raise ContextLimitExceeded."""
+        def size(ranges: list[list[int]]) -> int:
+            return estimate_tokens([m for start, end in ranges for m in self.transcript[start:end]])
+
+        if room is None or size(sent) <= room:
+            return sent
+        end = sent[-1][1]
+        if self.context_overflow == "compact" and self.memory == "full":
+            # the rules, then the newest whole turns (each starts with a user message) up to this one
+            for start in range(1, turn_start + 1):
+                if self.transcript[start]["role"] == "user" and size([[0, 1], [start, end]]) <= room:
+                    return [[0, 1], [start, end]]
+        raise ContextLimitExceeded(
+            f"seat {self.seat} ({self.model}), {where}: the prompt (~{size(sent)} tokens estimated) does not fit the "
+            f"{room} tokens its context window leaves beside the reply limit (env.context_overflow={self.context_overflow})"
+        )

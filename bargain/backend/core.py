@@ -39,6 +39,7 @@ from bargain.backend.budget import Budget, Ledger  # noqa: E402
 from bargain.backend.cache import ReplayCache, cache_key  # noqa: E402
 from bargain.backend.limits import Limiter  # noqa: E402
 from bargain.backend.servers import Server, ServerError, expand  # noqa: E402
+from bargain.preflight import model_problems  # noqa: E402
 from bargain.store import canonical_json  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ FATAL = (litellm.AuthenticationError, litellm.PermissionDeniedError)
 
 # o-series and gpt-5 models take max_completion_tokens instead of max_tokens.
 _REASONING = re.compile(r"^(o\d|gpt-5)")
+# Room for reasoning on top of the visible reply when an effort is set and no room or budget is given.
+EFFORT_ROOM = 16384
 
 _sleep = asyncio.sleep  # backoff waits; tests replace it to run retries instantly
 
@@ -90,6 +93,7 @@ class Completion:
     retries: int = 0
     cache_hit: bool = False
     sent_params: dict[str, Any] = field(default_factory=dict)
+    model_id: str | None = None  # the model the provider says answered (snapshots behind aliases, reroutes)
 
 
 def call_seed(call_key: dict[str, Any]) -> int:
@@ -134,10 +138,35 @@ for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
         logging.getLogger(_name).setLevel(logging.WARNING)
 
 
-def sent_params(model: dict[str, Any], call_key: dict[str, Any]) -> dict[str, Any]:
-    """The parameters one call actually sends: config params minus unsupported ones, renamed where needed."""
+def reasoning_room(reasoning: dict[str, Any]) -> int:
+    """Tokens a reply may spend reasoning before its visible text (providers count both in one limit)."""
+    room = max(reasoning.get("budget_tokens") or 0, reasoning.get("max_tokens") or 0)
+    if room or reasoning.get("max_tokens") is not None:
+        return room
+    return EFFORT_ROOM if reasoning.get("effort") not in (None, "none") else 0
+
+
+def sent_params(model: dict[str, Any], call_key: dict[str, Any], reply_cap: int | None = None) -> dict[str, Any]:
+    """The parameters one call actually sends: config params minus unsupported ones, renamed where needed.
+
+    ``reply_cap`` (the phase's cap, env.max_tokens.<phase>) lowers the visible reply's ``max_tokens``;
+    the reasoning room is added on top, and the reasoning dial becomes ``reasoning_effort`` and/or
+    ``thinking`` (LiteLLM maps both to each provider's own parameters).
+    """
     drop = set(model.get("unsupported_params") or [])
     params = {k: v for k, v in (model.get("params") or {}).items() if k not in drop}
+    reasoning = model.get("reasoning") or {}
+    cap = params.get("max_tokens")
+    if reply_cap is not None:
+        cap = min(cap, reply_cap) if cap else reply_cap
+    if cap is not None:
+        params["max_tokens"] = cap + reasoning_room(reasoning)
+    if reasoning.get("effort") is not None:
+        params["reasoning_effort"] = reasoning["effort"]
+    budget = reasoning.get("budget_tokens")
+    if budget is not None:
+        off = budget == 0 and model["litellm_model"].startswith("anthropic/")  # Anthropic: no zero budget, a switch
+        params["thinking"] = {"type": "disabled"} if off else {"type": "enabled", "budget_tokens": budget}
     if _REASONING.match(model["litellm_model"].rsplit("/", 1)[-1]) and "max_tokens" in params:
         params["max_completion_tokens"] = params.pop("max_tokens")
     if model["litellm_model"].startswith("sim/"):
@@ -159,12 +188,16 @@ def _prompt_cache_markers(messages: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 def _usage(response: Any) -> dict[str, int]:
+    """Token counts of one reply. completion_tokens include the reasoning tokens (billed as output by
+    every provider; LiteLLM reports them the OpenAI way), which are also recorded on their own."""
     usage = getattr(response, "usage", None)
     details = getattr(usage, "prompt_tokens_details", None)
     cached = getattr(details, "cached_tokens", None) or getattr(usage, "cache_read_input_tokens", None) or 0
+    reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
     return {
         "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
         "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+        "reasoning_tokens": int(reasoning or getattr(usage, "reasoning_tokens", None) or 0),
         "cached_tokens": int(cached),
     }
 
@@ -262,18 +295,10 @@ class Backend:
         return f"{model['name']} ({key}, {model['litellm_model']})"
 
     def check_keys(self) -> None:
-        """Fail before any game if a key variable is unset, or a budget cannot be enforced for lack of a price."""
+        """Fail before any game if a key variable or endpoint is missing, or a budget cannot be enforced for lack of a price."""
         for key, model in self.models.items():
-            var = model.get("api_key_env")
-            if var and not os.environ.get(var):
-                raise MissingKeyError(f"model {self._label(key)} needs the environment variable {var} (its API key); it is not set")
-            if "{port}" in (model.get("api_base") or "") and not model.get("server"):
-                raise FatalBackendError(f"{key}.api_base contains {{port}} but {key}.server is null: nothing starts a server")
-            if model["litellm_model"].startswith("hosted_vllm/") and not model.get("api_base"):
-                raise FatalBackendError(
-                    f"model {self._label(key)} is self-hosted: set {key}.api_base=http://HOST:PORT/v1 to an "
-                    f"OpenAI-compatible server serving {model.get('hf_id') or model['litellm_model']}, or give {key}.server"
-                )
+            if problems := model_problems(key, model):
+                raise (MissingKeyError if problems[0].missing_key else FatalBackendError)(problems[0].message)
             capped = self.run.get("budget_usd") is not None or self.run.get("sweep_budget_usd") is not None
             if capped and not _price_known(model):
                 raise FatalBackendError(
@@ -328,14 +353,24 @@ class Backend:
             )
         return self._limiters[endpoint]
 
-    async def complete(self, model: str, messages: list[dict[str, str]], call_key: dict[str, Any]) -> Completion:
+    def prompt_room(self, model: str, reply_cap: int | None = None) -> int | None:
+        """Tokens a prompt may take so that it and the reply's token limit fit the context window (None: unknown)."""
+        cfg = self.models[model]
+        if not cfg.get("context_window"):
+            return None
+        params = sent_params(cfg, {}, reply_cap)
+        return cfg["context_window"] - int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
+
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], call_key: dict[str, Any], reply_cap: int | None = None
+    ) -> Completion:
         """One reply from the model under config key ``model`` (from the replay cache if it holds it).
 
-        Raises BudgetExceeded (nothing was sent), ModelCallError (this game fails) or
-        FatalBackendError (the job stops).
+        ``reply_cap`` is the phase's cap on the visible reply. Raises BudgetExceeded (nothing was
+        sent), ModelCallError (this game fails) or FatalBackendError (the job stops).
         """
         cfg = self.models[model]
-        params = sent_params(cfg, call_key)
+        params = sent_params(cfg, call_key, reply_cap)
         # offline players are not cached: they are free and seeded, and a cache would freeze their old code
         cacheable = self.cache is not None and not cfg["litellm_model"].startswith("sim/")
         key = cache_key(cfg["litellm_model"], messages, params, call_key) if cacheable else None
@@ -345,17 +380,19 @@ class Backend:
             return Completion(
                 text=entry["text"], usage=entry["usage"], cost_usd=entry["cost_usd"], latency_s=0.0,
                 started=now, finished=now, retries=entry["retries"], cache_hit=True, sent_params=params,
+                model_id=entry.get("model_id"),
             )
         response, usage, started, finished, retries = await self._call(model, messages, params)
         cost = _cost(cfg, response, usage)
         await self.budget.add(cost)
         text = response.choices[0].message.content or ""
+        model_id = getattr(response, "model", None)
         if key:
             self.cache.put(key, {"text": text, "usage": usage, "cost_usd": cost, "retries": retries,
-                                 "model": cfg["litellm_model"], "call": call_key})
+                                 "model": cfg["litellm_model"], "model_id": model_id, "call": call_key})
         return Completion(
             text=text, usage=usage, cost_usd=cost, latency_s=finished - started, started=started,
-            finished=finished, retries=retries, sent_params=params,
+            finished=finished, retries=retries, sent_params=params, model_id=model_id,
         )
 
     async def _call(

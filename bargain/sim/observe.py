@@ -99,6 +99,8 @@ def read(messages: list[dict]) -> Situation:
             voted_round = int(re.search(r"\[Round (\d+)\] Votes:", text).group(1))
             listed = [p for p in sit.proposals if p[0] == voted_round]
             for number, _by, cast in _VOTES.findall(text):
+                if int(number) > len(listed):  # that round's proposals were left out of a compacted prompt
+                    continue
                 owners = listed[int(number) - 1][2]
                 for entry in cast.split(", "):
                     voter, verdict = entry.rsplit(" ", 1)
