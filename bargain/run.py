@@ -3,8 +3,9 @@
 Usage:
     python -m bargain.run                                     # offline default: sim-strong vs boulware
     python -m bargain.run model=qwen72b env.competition=1.0   # needs OPENROUTER_API_KEY
-    python -m bargain.run -m model=qwen3b,qwen14b,qwen32b,qwen72b model@opponent=claude-3-7-sonnet
+    python -m bargain.run -m model=qwen3b,qwen14b,qwen32b,qwen72b model@opponent=claude-sonnet-4-6
     python -m bargain.run -m sweep=smoke                      # a preset sweep (conf/sweep/)
+    python -m bargain.run -m sweep=elo_roster dry_run=true    # the plan and its estimated cost; plays nothing
 
 Re-running a command plays only the games its store does not already hold as complete.
 """
@@ -12,13 +13,20 @@ Re-running a command plays only the games its store does not already hold as com
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any, NoReturn
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bargain.config import ConfigError, register, validate
+from bargain.sweep import Cell, CellFailed, plan, preflight
 
 register()
+# Hydra loads sweepers and launchers only from the `hydra_plugins` namespace; bargain's ship in this package.
+sys.path.append(str(Path(__file__).with_name("_hydra")))
 
 
 def summarize(summary) -> str:
@@ -54,27 +62,43 @@ def summarize(summary) -> str:
     return "\n".join(lines)
 
 
+def fail(code: int, message: str) -> NoReturn:
+    """End the job with one line: exit with ``code``, or, as a cell of a sweep, fail only this cell."""
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise CellFailed(message)  # the sweeper lists it and runs the other cells
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> dict[str, Any] | None:
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        fail(2, str(exc))  # one clear line; nothing was played
+    if cfg.dry_run:  # a single run's plan (a sweep's is printed by the sweeper before any cell starts)
+        overrides = list(HydraConfig.get().overrides.task)
+        cell = Cell(0, overrides, cfg, label=" ".join(overrides) or "(defaults)")
+        print(plan([cell]))
+        for problem in preflight([cell]):
+            print(f"problem: {problem}")
+        return None
+
     from bargain.backend import FatalBackendError  # imports litellm: only once the config is known good
     from bargain.runner import run_experiment
 
     try:
-        validate(cfg)
         summary = run_experiment(cfg)
-    except (ConfigError, FatalBackendError) as exc:
-        print(f"error: {exc}", file=sys.stderr)  # one clear line; nothing was played
-        sys.exit(2)
+    except FatalBackendError as exc:
+        fail(2, str(exc))
     print(summarize(summary))
     stopped = sum(r["status"] == "budget_exceeded" for r in summary.records)
     if stopped:
-        print(f"error: the budget stopped {stopped} game(s); raise run.budget_usd (or run.sweep_budget_usd) "
-              "and re-run the same command to finish them", file=sys.stderr)
-        sys.exit(1)
+        fail(1, f"the budget stopped {stopped} game(s); raise run.budget_usd (or run.sweep_budget_usd) "
+                "and re-run the same command to finish them")
     if summary.errors > cfg.run.max_error_fraction * max(len(summary.records), 1):
-        print(f"error: {summary.errors} game(s) ended in an error (see the records); re-run the same command "
-              "to retry them", file=sys.stderr)
-        sys.exit(1)
+        fail(1, f"{summary.errors} game(s) ended in an error (see the records); re-run the same command to retry them")
+    return {"experiment": summary.experiment_id, "played": len(summary.records), "skipped": summary.skipped}
 
 
 if __name__ == "__main__":

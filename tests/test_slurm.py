@@ -2,7 +2,8 @@
 
 1. Run `sweep=smoke` with `hydra/launcher=slurm`; every cell must hold complete, valid records.
 2. Re-submit part of it (the sim-strong cells) with more preference draws and games slowed down,
-   `scancel` one array task while its cell is half done, and let the submission fail.
+   `scancel` one array task while its cell is half done: the submission waits for the other task
+   and ends with one line per cell, the cancelled one failed, and exit code 1 (no traceback).
 3. Re-submit the same command: the missing games complete, and no record that existed before
    is rewritten (same inode, mtime and started_at), so every game was played exactly once.
 
@@ -209,7 +210,14 @@ def test_smoke_sweep_on_slurm_resumes_after_scancel(tmp_path: Path) -> None:
         assert cancelled is not None, (
             f"never saw a half-done cell to cancel; are run.game_concurrency/run.game_delay_s honoured?\n{output}")
         cancelled_cell, job_id = cancelled
-        # Hydra fails the submission (the cancelled task has no result); the other task may run on.
+        # The submission waits for every task, then ends with one line per cell: the cancelled one failed.
+        assert submission.returncode == 1 and "Traceback" not in output, output
+        summary = output[output.index("sweep: 2 cells"):].splitlines()
+        assert summary[0] == "sweep: 2 cells, 1 ok, 1 failed", output
+        failed = [line for line in summary if ": FAILED: " in line]
+        assert len(failed) == 1 and f"env.competition={cancelled_cell[1]}: FAILED: slurm job {job_id} ended without a " \
+            "result (state CANCELLED" in failed[0], output
+        assert f"per cell: python -m bargain.status {store.resolve()}" in output
         _wait_gone(job_id.split("_")[0], deadline)
         partial = len([p for p in _fingerprints(store) if p.parent.parent == cells[cancelled_cell]])
         assert partial < PART_GAMES, (

@@ -26,25 +26,35 @@ def compose_preset(name: str):
         return compose(config_name="config", overrides=[f"sweep={name}"], return_hydra_config=True)
 
 
+def axes(cfg) -> list[list[str]]:
+    """The preset's sweep axes as override lists, one per value."""
+    return [[f"{key}={value.strip()}" for value in str(values).split(",")] for key, values in cfg.hydra.sweeper.params.items()]
+
+
 def cells(cfg) -> list[list[str]]:
     """Every override list the basic sweeper would run for this preset."""
-    axes = [[f"{key}={value}" for value in str(values).split(",")] for key, values in cfg.hydra.sweeper.params.items()]
     grid: list[list[str]] = [[]]
-    for axis in axes:
+    for axis in axes(cfg):
         grid = [g + [choice] for g in grid for choice in axis]
     return grid
 
 
+def covering_cells(cfg) -> list[list[str]]:
+    """Enough cells that every value of every axis is composed at least once (the others vary only in it)."""
+    grid = axes(cfg)
+    return [[axis[min(i, len(axis) - 1)] for axis in grid] for i in range(max(len(axis) for axis in grid))]
+
+
 def test_every_preset_is_tested():
-    assert set(PRESETS) == {"smoke", "qwen_ladder", "competition", "three_agents"}
+    assert set(PRESETS) == {"smoke", "qwen_ladder", "qwen3_ladder", "competition", "three_agents", "elo_roster",
+                            "main_grid"}
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_cells_compose_and_validate(name):
     cfg = compose_preset(name)
-    grid = cells(cfg)
-    assert len(grid) >= 2
-    for overrides in grid:
+    assert len(cells(cfg)) >= 2
+    for overrides in covering_cells(cfg):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cell = compose(config_name="config", overrides=[f"sweep={name}", *overrides])
@@ -52,12 +62,19 @@ def test_preset_cells_compose_and_validate(name):
         assert cell.env.n_agents >= 2 and cell.model.litellm_model
 
 
-def test_qwen_ladder_covers_the_ladder_against_one_opponent():
-    cfg = compose_preset("qwen_ladder")
-    params = cfg.hydra.sweeper.params
-    assert params["model"].split(",") == ["qwen0_5b", "qwen1_5b", "qwen3b", "qwen7b", "qwen14b", "qwen32b", "qwen72b"]
-    assert params["model@opponent"] == "claude-3-7-sonnet"
-    assert len(str(params["env.competition"]).split(",")) >= 3 and cfg.counterbalance
+def test_qwen_ladders_cover_every_size_on_vllm_against_one_current_opponent():
+    for name, sizes in [("qwen_ladder", ["0_5b", "1_5b", "3b", "7b-vllm", "14b", "32b", "72b-vllm"]),
+                        ("qwen3_ladder", ["3-0_6b", "3-1_7b", "3-4b", "3-8b", "3-14b", "3-32b", "3-30b-a3b", "3-235b-a22b"])]:
+        cfg = compose_preset(name)
+        params = cfg.hydra.sweeper.params
+        assert params["model"].split(",") == [f"qwen{s}" for s in sizes]
+        assert params["model@opponent"] == "claude-sonnet-4-6"
+        assert len(str(params["env.competition"]).split(",")) >= 3 and cfg.counterbalance
+        for size in sizes:
+            GlobalHydra.instance().clear()
+            with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+                cell = compose(config_name="config", overrides=[f"model=qwen{size}"])
+            assert cell.model.litellm_model.startswith("hosted_vllm/") and cell.model.server.command[:2] == ["vllm", "serve"]
 
 
 def _multirun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,74 @@
+"""bargain's Hydra sweeper and submitit launchers (the work is in :mod:`bargain.sweep`).
+
+Hydra instantiates sweepers and launchers only from the ``hydra_plugins`` namespace package;
+``bargain.run`` adds this folder to it, so the plugins ship inside the ``bargain`` package.
+``conf/config.yaml`` selects the sweeper, ``conf/hydra/launcher/{local,slurm}.yaml`` the launchers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+from omegaconf import OmegaConf
+
+from bargain import sweep
+
+
+class BargainSweeper(BasicSweeper):
+    """The basic sweeper's grid, checked before anything starts, and summarised when it ends.
+
+    Unlike Hydra's basic sweeper, a failed cell does not stop the sweep: every cell runs, each gets a
+    line in the summary, and the exit code is 1 if any failed (2 if the pre-flight check refused).
+    """
+
+    def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None,
+                 check_endpoints: bool = True) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.check_endpoints = check_endpoints
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        self.overrides = self.split_arguments(parser.parse_overrides([*self._parse_config(), *arguments]),
+                                              self.max_batch_size)
+        cells = sweep.compose(self.hydra_context.config_loader, self.config, self.overrides)
+        problems = sweep.preflight(cells, self.check_endpoints)
+        if problems:
+            sweep.refuse(problems, "started or submitted")
+        if self.config.dry_run:
+            print(sweep.plan(cells))
+            return []
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns, first = [], 0
+        while not self.is_done():
+            batch = self.get_job_batch()
+            returns.append(self.launcher.launch(batch, initial_job_idx=first))
+            first += len(batch)
+        lines, failed = sweep.summary(cells, [r for batch in returns for r in batch])
+        print("\n".join(lines))
+        if failed:
+            raise SystemExit(1)
+        return returns
+
+    def validate_batch_is_legal(self, batch: Any) -> None:
+        """Every cell was composed and checked before the first launch (sweep.compose)."""
+
+
+class BargainLocalLauncher(submitit_launcher.LocalLauncher):
+    """submitit's local launcher; a crashed or killed cell is a failed cell, not the end of the sweep."""
+
+    def launch(self, job_overrides: Any, initial_job_idx: int) -> Any:
+        return sweep.launch_submitit(self, submitit_launcher.LocalLauncher, job_overrides, initial_job_idx)
+
+
+class BargainSlurmLauncher(submitit_launcher.SlurmLauncher):
+    """submitit's SLURM launcher; a cancelled, timed-out or crashed array task is a failed cell."""
+
+    def launch(self, job_overrides: Any, initial_job_idx: int) -> Any:
+        return sweep.launch_submitit(self, submitit_launcher.SlurmLauncher, job_overrides, initial_job_idx)
