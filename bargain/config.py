@@ -8,6 +8,7 @@ point calls before anything else runs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -288,7 +289,13 @@ def _check_lifecycle(key: str, model: Any) -> None:
             f"or set {key}.allow_retired=true if your provider still serves it"
         )
     if not retired and retires is not None:
-        log.warning("%s=%s (%s) retires on %s; %s before then", key, model.name, model.litellm_model, retires, instead)
+        _warn_once(f"{key}={model.name} ({model.litellm_model}) retires on {retires}; {instead} before then")
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """A warning a sweep would otherwise repeat for every cell."""
+    log.warning(message)
 
 
 def _check_reasoning(key: str, model: Any) -> None:

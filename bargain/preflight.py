@@ -19,9 +19,10 @@ from typing import Any
 class Problem:
     """One thing a model lacks; ``subject`` groups the same lack across models and sweep cells."""
 
-    subject: str  # a key variable, or "<model> endpoint"
+    subject: str  # a key variable, a program, or "<model> endpoint"
     message: str  # one line: what is wrong and how to fix it
     missing_key: bool = False
+    this_machine: bool = False  # true only of this machine (a program not installed), maybe not of the one running jobs
 
 
 def model_problems(key: str, model: Mapping[str, Any]) -> list[Problem]:
@@ -45,7 +46,7 @@ def model_problems(key: str, model: Mapping[str, Any]) -> list[Problem]:
         problems.append(Problem(program, (
             f"{program} is not installed here: model {name} ({key}) starts its server with it "
             f"(pip install {program}, or set {key}.server=null and {key}.api_base to a running server)"
-        )))
+        ), this_machine=True))
     return problems
 
 

@@ -29,6 +29,7 @@ class OpenAICompatible(BaseHTTPRequestHandler):
     fail_after: int | None = None  # answer 500 once this many replies were given
     reasoning_tokens = 0  # reported as hidden reasoning, on top of the reply's own tokens
     served_model: str | None = None  # the model id the reply names (default: the one requested)
+    players: dict[str, str] = {}  # requested model -> offline strategy that answers for it (default: base)
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -65,7 +66,8 @@ class OpenAICompatible(BaseHTTPRequestHandler):
             messages.insert(0, {"role": "system", "content": system if isinstance(system, str)
                                 else "".join(part["text"] for part in system)})
         seed = int(hashlib.sha256(json.dumps(messages).encode()).hexdigest()[:8], 16)  # same prompt, same reply
-        text = sim.respond("base", messages, seed=seed, temperature=request.get("temperature", 0.0))
+        player = self.players.get(request["model"], "base")
+        text = sim.respond(player, messages, seed=seed, temperature=request.get("temperature", 0.0))
         prompt_tokens = sum(len(m["content"]) for m in messages) // 4
         model = self.served_model or request["model"]
         if self.path.endswith("/messages"):
@@ -99,6 +101,7 @@ def server():
     OpenAICompatible.fail_after = None
     OpenAICompatible.reasoning_tokens = 0
     OpenAICompatible.served_model = None
+    OpenAICompatible.players = {}
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), OpenAICompatible)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -119,3 +119,16 @@ def test_list_shows_every_model_by_organisation(capsys):
     for name, entry in roster.entries().items():
         line = next(line for line in out.splitlines() if line.split() and line.split()[0] == name)
         assert entry["litellm_model"] in line and entry["lifecycle"]["status"] in line
+
+
+def test_readme_lists_the_roster_with_its_dates():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Models"):readme.index("### Reasoning")]
+    assert f"compiled on {CHECKED}" in section
+    for name, entry in roster.entries().items():
+        life = entry["lifecycle"]
+        shown = f"`{name}` ({life['retires_on']})" if life["status"] == "deprecated" else f"`{name}`"
+        assert shown in section, shown
+        if life["status"] == "retired":
+            line = next(line for line in section.splitlines() if f"`{name}`" in line)
+            assert line.index(f"`{name}`") > line.index("retired:"), name
