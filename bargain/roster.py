@@ -191,12 +191,13 @@ def identify(key: str, model: Any) -> str | None:
         for field in ("metadata", "lifecycle"):
             for name, value in variant[field].items():
                 model[field][name] = value
-    elif row is not None and _dial_settings(model.reasoning) != _dial_settings(row["reasoning"]):
+    elif variant is None and _dial_settings(model.reasoning) != (_dial_settings(row["reasoning"]) if row else (None, None)):
         effort, budget = _dial_settings(model.reasoning)
         stem = base["name"] if base else litellm_model.rsplit("/", 1)[-1]
         model.name = stem + (f"-effort-{effort}" if effort else "") + (f"-thinking-{budget}" if budget else "")
-        model.metadata.arena_elo = None
-        model.metadata.arena_name = None
+        if row is not None:  # the row's score was measured at its own setting
+            model.metadata.arena_elo = None
+            model.metadata.arena_name = None
     return None
 
 

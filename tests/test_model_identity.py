@@ -87,6 +87,9 @@ def test_a_reasoning_setting_is_part_of_the_models_identity(make_cfg):
     adaptive = checked(make_cfg, "model=litellm", "model.litellm_model=anthropic/claude-opus-4-6",
                        "model.reasoning.effort=high").model
     assert adaptive.name == "claude-opus-4-6-thinking" and adaptive.metadata.arena_elo == 1504
+    unlisted = checked(make_cfg, "model=litellm", "model.litellm_model=openai/o9", "model.reasoning.effort=minimal",
+                       "model.metadata.arena_elo=1500").model
+    assert unlisted.name == "o9-effort-minimal" and unlisted.metadata.arena_elo == 1500  # the user's own number
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_http_server import _alive
 
 from bargain.backend.servers import tensor_parallel, visible_gpus
 from bargain.runner import run_experiment
@@ -41,14 +42,6 @@ save()
 signal.signal(signal.SIGTERM, stop)
 ThreadingHTTPServer((args[args.index("--host") + 1], int(args[args.index("--port") + 1])), OpenAICompatible).serve_forever()
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
