@@ -22,6 +22,7 @@ from bargain import roster
 
 log = logging.getLogger(__name__)
 
+
 class ConfigError(ValueError):
     """A config value is out of range; the message names the key and the allowed values."""
 
@@ -209,7 +210,8 @@ def _check(ok: bool, message: str) -> None:
 def validate(cfg: Any) -> None:
     """Raise ConfigError naming the key and its allowed values for anything out of range.
 
-    First gives ``model=litellm`` entries their identity from the roster (see :func:`bargain.roster.identify`).
+    First gives every lineup model its true identity: ``model=litellm`` from the roster, and the name
+    and metadata of the reasoning setting actually played (see :func:`bargain.roster.identify`).
     """
     models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
     for key, model in models.items():
@@ -311,7 +313,7 @@ def _check_reasoning(key: str, model: Any) -> None:
     for dial in DIALS:
         if reasoning[dial] is not None and dials is not None and dial not in dials:
             accepted = ", ".join(f"reasoning.{d}" for d in dials) or "no reasoning setting"
-            raise ConfigError(f"{key}.reasoning.{dial}: {model.name} ({model.litellm_model}) accepts {accepted} "
+            raise ConfigError(f"{key}.reasoning.{dial}: {model.litellm_model} accepts {accepted} "
                               f"({key}.reasoning_dials={list(dials)})")
     if reasoning.budget_tokens and model.litellm_model.startswith("anthropic/"):
         _check(reasoning.budget_tokens >= 1024, f"{key}.reasoning.budget_tokens={reasoning.budget_tokens} must be >= 1024 "

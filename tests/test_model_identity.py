@@ -4,6 +4,8 @@ identity of the model and reasoning setting actually played, and bad values are 
 from __future__ import annotations
 
 import logging
+import textwrap
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -128,3 +130,13 @@ def test_experiments_stored_before_the_new_settings_keep_their_ids(make_cfg):
     changed = [_id(make_cfg, "env.max_tokens.vote=64"), _id(make_cfg, "env.context_overflow=compact"),
                _id(make_cfg, "model=gpt-5.4", "model.reasoning.effort=low"), _id(make_cfg, "model=gpt-5.4")]
     assert len({*changed, "491d897e309a02a4"}) == 5
+
+
+def test_a_model_added_with_the_readmes_small_file(make_cfg, tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme[readme.index("**Add a model**"):].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "extra" / "model").mkdir(parents=True)
+    (tmp_path / "extra" / "model" / "mistral-large-2411.yaml").write_text(textwrap.dedent(block))
+    model = checked(make_cfg, f"hydra.searchpath=[file://{tmp_path / 'extra'}]", "model=mistral-large-2411").model
+    assert model.name == "mistral-large-2411" and model.metadata.arena_elo == 1305 and model.context_window == 131072
+    assert model.lifecycle.status == "active" and model.reasoning_dials is None  # unknown: not checked
