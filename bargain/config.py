@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -274,6 +275,11 @@ def validate(cfg: Any) -> None:
         _check_facts(key, model)
 
 
+def today() -> str:
+    """The date lifecycle checks use: BARGAIN_TODAY (YYYY-MM-DD) if set, e.g. to re-check a past sweep, else today."""
+    return os.environ.get("BARGAIN_TODAY") or dt.date.today().isoformat()
+
+
 def _check_lifecycle(key: str, model: Any) -> None:
     """Refuse a retired model (unless allowed); warn about one whose retirement is announced."""
     life = model.lifecycle
@@ -282,7 +288,7 @@ def _check_lifecycle(key: str, model: Any) -> None:
         retires is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(retires)) is not None,
         f"{key}.lifecycle.retires_on={retires} must be a date YYYY-MM-DD or null",
     )
-    retired = life.status == "retired" or (retires is not None and str(retires) <= dt.date.today().isoformat())
+    retired = life.status == "retired" or (retires is not None and str(retires) <= today())
     instead = f"use {life.replacement}" if life.replacement else "choose a current model"
     if retired and not model.allow_retired:
         when = f"on {retires}" if retires else "(date not recorded)"

@@ -13,6 +13,11 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
 from bargain.config import register  # noqa: E402
+from bargain.roster import table  # noqa: E402
+
+# Lifecycle checks see the day the roster was checked, so retirement dates that pass do not change results
+# (also in the subprocesses tests start); a test that wants another day sets it.
+os.environ.setdefault("BARGAIN_TODAY", table()["checked_on"])
 
 CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 

@@ -78,6 +78,13 @@ def test_retired_models_refuse_to_start_naming_date_and_replacement(make_cfg, ca
     assert "retires on 2999-01-01" in caplog.text
 
 
+def test_the_roster_lives_on_the_calendar(make_cfg, monkeypatch):
+    checked(make_cfg, "model=gpt-5-nano-high")  # the tests' day is the roster's checked_on: deprecated, still served
+    monkeypatch.setenv("BARGAIN_TODAY", "2026-12-11")
+    assert error(make_cfg, "model=gpt-5-nano-high").startswith(
+        "model=gpt-5-nano-high (openai/gpt-5-nano-2025-08-07) was retired on 2026-12-11; use gpt-5.4-nano-high")
+
+
 def test_a_reasoning_setting_is_part_of_the_models_identity(make_cfg):
     high = checked(make_cfg, "model=gpt-5.4", "model.reasoning.effort=high").model
     assert high.name == "gpt-5.4-high" and high.metadata.arena_elo == 1484  # the leaderboard's own variant
