@@ -2,16 +2,22 @@
 
     python -m analysis <store or sweep dir> [--out DIR] [--capability NAME]   # tables and figures
     python -m analysis report <store or sweep dir> [--out DIR] [--judgements DIR]
+    python -m analysis judge <store or sweep dir> [judge=<model>] [key=value ...]
+    python -m analysis validate [judge=<model>] [key=value ...] [--out DIR]
 
 The first form writes tidy tables (Parquet, CSV; Markdown for summaries) and figures (PNG, PDF)
 into one folder (default: ``<store>-analysis`` beside the store) and prints the headline table: the
-focal share's scaling law per opponent and competition level. ``report`` does the same and adds
-``report.html``: every table, interactive figures and a transcript viewer for every game, in one
-file that opens offline.
+focal share's scaling law per opponent and competition level; behaviour tables (truthfulness
+ledger, gaslighting, and judged tactics when ``<store>/judgements`` holds labels) go beside them.
+``report`` does the same and adds ``report.html``: every table, interactive figures and a
+transcript viewer for every game, in one file that opens offline. ``judge`` labels every public
+message with the tactics taxonomy (resumable); ``validate`` measures a judge on the hand-labelled set.
 
     python -m analysis outputs/store
     python -m analysis outputs/multirun/2026-01-01 --capability skill --out results/ladder
     python -m analysis report outputs/store
+    python -m analysis judge outputs/store judge=gpt-4o run.budget_usd=5
+    python -m analysis validate judge=sim-judge
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from analysis.behaviour.cli import judge_command, validate_command
 from analysis.html_report import EMBED_MB, write_report
 from analysis.report import Result, analyze, to_markdown
 
@@ -35,6 +42,9 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
                         help="metadata column for the capability axis: params_b (log10), release_date, "
                              "arena_elo, skill, ... (default auto: the first of params_b, arena_elo, "
                              "release_date, skill that the focal models have)")
+    parser.add_argument("--judgements", type=Path, default=None,
+                        help="judge labels for the behaviour tables (and the report's transcripts): a folder written "
+                             "by `python -m analysis judge`, or .jsonl files (default: <store>/judgements when it exists)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     return parser
@@ -43,15 +53,18 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 def _analyze(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Result:
     if not args.store.exists():
         parser.error(f"no such store or sweep directory: {args.store}")
+    if args.judgements and not args.judgements.exists():
+        parser.error(f"--judgements {args.judgements}: no such file or folder")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store.resolve()
     out = args.out or store.parent / f"{store.name}-analysis"
-    return analyze(store, out, args.capability, n_boot=args.bootstrap, seed=args.seed)
+    return analyze(store, out, args.capability, n_boot=args.bootstrap, seed=args.seed, judgements=args.judgements)
 
 
 def tables_command(argv: list[str]) -> None:
     """``python -m analysis <store>``: tables and figures, and the headline table printed."""
-    parser = _parser("python -m analysis", __doc__.splitlines()[0] + " Commands: report (python -m analysis report -h).")
+    parser = _parser("python -m analysis", __doc__.splitlines()[0]
+                     + " Commands: report, judge, validate (python -m analysis <command> -h).")
     result = _analyze(parser, parser.parse_args(argv))
     print(f"Focal-share scaling law (capability: {result.capability}); all outputs in {result.out}\n")
     print(to_markdown(result.tables["headline"]))
@@ -61,15 +74,10 @@ def report_command(argv: list[str]) -> None:
     """``python -m analysis report <store>``: the analysis plus ``report.html``."""
     parser = _parser("python -m analysis report",
                      "Write the analysis and report.html: tables, figures and every game's transcript in one offline file.")
-    parser.add_argument("--judgements", type=Path, default=None,
-                        help="judge labels to show in the transcripts: a .jsonl file or a folder of them "
-                             "(default: <store>/judgements when it exists)")
     parser.add_argument("--embed-mb", type=float, default=EMBED_MB,
                         help="the games' transcripts go into report.html up to this many MB (compressed), "
                              f"beyond it into report_files/ beside it (default {EMBED_MB:g})")
     args = parser.parse_args(argv)
-    if args.judgements and not args.judgements.exists():
-        parser.error(f"--judgements {args.judgements}: no such file or folder")
     judgements = args.judgements or args.store.resolve() / "judgements"
     result = _analyze(parser, args)
     path = write_report(result, args.store.resolve(), result.out / "report.html",
@@ -78,7 +86,9 @@ def report_command(argv: list[str]) -> None:
     print(f"Report: {path} ({path.stat().st_size / 1e6:.1f} MB, {n_games} games); open it in a browser, no server needed")
 
 
-COMMANDS: dict[str, Callable[[list[str]], None]] = {"report": report_command}
+COMMANDS: dict[str, Callable[[list[str]], None]] = {
+    "report": report_command, "judge": judge_command, "validate": validate_command,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

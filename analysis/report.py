@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures, fits, ratings, tables
+from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
+from analysis.behaviour.tables import behaviour_tables
 from analysis.load import capability, capability_label, condition_cols, load_store
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,12 @@ def choose_capability(agents: pd.DataFrame, requested: str) -> str | None:
 
 
 def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n_boot: int = 1000,
-            seed: int = 0) -> Result:
-    """Load ``store``, compute every table, write tables (Parquet, CSV, Markdown) and figures to ``out``."""
+            seed: int = 0, judgements: str | Path | None = None) -> Result:
+    """Load ``store``, compute every table, write tables (Parquet, CSV, Markdown) and figures to ``out``.
+
+    Behaviour tables come from the games' public messages, and from judge labels in ``judgements``
+    (default ``<store>/judgements``) when there are any.
+    """
     games, agents = load_store(store)
     if games.empty:
         raise ValueError(f"no game records found below {store}")
@@ -75,9 +81,10 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
                                            n_boot=n_boot, seed=seed),
         "competition": tables.by_competition(games, keys, n_boot=n_boot, seed=seed),
         "validity": tables.validity(agents),
+        **behaviour_tables(store, agents, focal, keys, judgements, n_boot=n_boot, seed=seed),
     }
     for name, df in result.tables.items():
-        write_table(df, out, name, markdown=name in SUMMARIES)
+        write_table(df, out, name, markdown=name in SUMMARIES or name in BEHAVIOUR_SUMMARIES)
     order = (points.sort_values("capability")["model"].drop_duplicates().tolist() if not points.empty else [])
     label = capability_label(cap) if cap else "capability"
     result.figures = [
@@ -138,6 +145,13 @@ def report_markdown(result: Result, store: str | Path) -> str:
              "(slope on the logit scale), exploitation-index laws least squares; `preferred` compares the "
              "linear law with a plateau law by (Q)AIC.", ""]
     for name in SUMMARIES:
+        parts += [f"## {name}", "", to_markdown(result.tables[name]), ""]
+    behaviour = [name for name in BEHAVIOUR_SUMMARIES if name in result.tables]
+    if behaviour:
+        parts += ["# Behaviour", "", "Per agent-game rates (share of an agent's public messages showing a "
+                  "behaviour); `source` = `record` (checked against the stored game) or the judge id. Scaling "
+                  "and exploitation laws are the share laws' fits with the same intervals.", ""]
+    for name in behaviour:
         parts += [f"## {name}", "", to_markdown(result.tables[name]), ""]
     parts += [f"![{p.stem}]({p.name})" for p in result.figures if p.suffix == ".png"]
     return "\n".join(parts) + "\n"

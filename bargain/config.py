@@ -187,9 +187,20 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
 
+@dataclass
+class JudgeConfig:
+    """``python -m analysis judge``: the judge model and the same runtime knobs as a game job."""
+
+    judge: ModelConfig = MISSING
+    max_reasks: int = 1  # re-ask an unparseable judgement with its parse error this many times
+    context_messages: int = 6  # earlier public messages shown with each message
+    run: RunConfig = field(default_factory=RunConfig)
+
+
 def register() -> None:
-    """Register the schema so ``conf/config.yaml`` can name it in its defaults list."""
+    """Register the schemas so ``conf/config.yaml`` and ``conf/judge.yaml`` can name them in their defaults."""
     ConfigStore.instance().store(name="schema", node=Config)
+    ConfigStore.instance().store(name="judge_schema", node=JudgeConfig)
 
 
 def lineup_keys(cfg: Any) -> list[str]:
@@ -245,7 +256,16 @@ def validate(cfg: Any) -> None:
         f"opponents has {len(cfg.opponents)} entries but env.n_agents={env.n_agents} leaves "
         f"{env.n_agents - 2} seats beyond the model and the opponent",
     )
-    run = cfg.run
+    for phase in PHASES:
+        cap = env.max_tokens[phase]
+        _check(cap is None or cap >= 1, f"env.max_tokens.{phase}={cap} must be >= 1 or null")
+    validate_run(cfg.run)
+    for key, model in models.items():
+        validate_model(key, model)
+
+
+def validate_run(run: Any) -> None:
+    """Range checks of the ``run`` group (shared by game jobs and judge jobs)."""
     _check(run.game_concurrency >= 1, f"run.game_concurrency={run.game_concurrency} must be >= 1")
     _check(run.max_retries >= 0, f"run.max_retries={run.max_retries} must be >= 0")
     _check(run.timeout_s > 0, f"run.timeout_s={run.timeout_s} must be > 0")
@@ -260,19 +280,29 @@ def validate(cfg: Any) -> None:
     )
     _check(run.game_delay_s >= 0, f"run.game_delay_s={run.game_delay_s} must be >= 0")
     _check(0.0 <= run.max_error_fraction <= 1.0, f"run.max_error_fraction={run.max_error_fraction} must be in [0, 1]")
-    for phase in PHASES:
-        cap = env.max_tokens[phase]
-        _check(cap is None or cap >= 1, f"env.max_tokens.{phase}={cap} must be >= 1 or null")
-    for key, model in models.items():
-        _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
-        for secret in ("api_key", "key", "token"):
-            _check(
-                secret not in model.params,
-                f"{key}.params.{secret}: keys never go in configs; name the variable in {key}.api_key_env",
-            )
-        _check_lifecycle(key, model)
-        _check_reasoning(key, model)
-        _check_facts(key, model)
+
+
+def validate_model(key: str, model: Any) -> None:
+    """Checks of one model config under config key ``key`` (a lineup seat, or the judge)."""
+    _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
+    for secret in ("api_key", "key", "token"):
+        _check(
+            secret not in model.params,
+            f"{key}.params.{secret}: keys never go in configs; name the variable in {key}.api_key_env",
+        )
+    _check_lifecycle(key, model)
+    _check_reasoning(key, model)
+    _check_facts(key, model)
+
+
+def validate_judge(cfg: Any) -> None:
+    """Raise ConfigError for an out-of-range judge job config (``python -m analysis judge``)."""
+    problem = roster.identify("judge", cfg.judge)
+    _check(problem is None, problem or "")
+    _check(cfg.max_reasks >= 0, f"max_reasks={cfg.max_reasks} must be >= 0")
+    _check(cfg.context_messages >= 0, f"context_messages={cfg.context_messages} must be >= 0")
+    validate_run(cfg.run)
+    validate_model("judge", cfg.judge)
 
 
 def today() -> str:
