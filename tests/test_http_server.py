@@ -30,6 +30,7 @@ class OpenAICompatible(BaseHTTPRequestHandler):
     reasoning_tokens = 0  # reported as hidden reasoning, on top of the reply's own tokens
     served_model: str | None = None  # the model id the reply names (default: the one requested)
     players: dict[str, str] = {}  # requested model -> offline strategy that answers for it (default: base)
+    fail_first = 0  # answer 503 to this many requests first (transient errors the backend retries)
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -52,6 +53,9 @@ class OpenAICompatible(BaseHTTPRequestHandler):
         self.seen.append({"path": self.path, "model": request["model"], "body": request,
                           "authorization": self.headers.get("Authorization") or self.headers.get("x-api-key")})
         replies = sum(1 for s in self.seen if s.get("ok"))
+        if len(self.seen) <= self.fail_first:
+            self._json(503, {"error": {"message": "overloaded, try again", "type": "server_error"}})
+            return
         if self.fail_after is not None and replies >= self.fail_after:
             self._json(500, {"error": {"message": "server fell over", "type": "server_error"}})
             return

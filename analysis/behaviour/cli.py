@@ -39,9 +39,10 @@ def compose_judge(overrides: list[str]) -> dict[str, Any]:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose(config_name="judge", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
-        models = ", ".join(sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
-        first = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"{first} (judge=<model> takes one of: {models})") from None
+        message = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
+        if "model/" in message or "model@judge" in message:
+            message += f" (judge=<model> takes one of: {', '.join(sorted(p.stem for p in (CONF / 'model').glob('*.yaml')))})"
+        raise ConfigError(message) from None
     finally:
         GlobalHydra.instance().clear()
     validate_judge(cfg)
@@ -101,8 +102,8 @@ def judge_command(argv: list[str]) -> None:
         parser.error(f"no complete game with public messages below {store}")
     summary = _run(units, cfg, args.judgements or store / "judgements", store)
     _print_summary(summary)
-    if summary.failed_games:
-        sys.exit(1)
+    if summary.failed_games or summary.budget_stop:
+        sys.exit(1)  # something is left to judge: scripts must notice
 
 
 def validate_command(argv: list[str]) -> None:

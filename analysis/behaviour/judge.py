@@ -238,21 +238,14 @@ class Judge:
             summary.skipped += len(unit.messages) - len(todo)
             doc["status"], doc["error"] = COMPLETE, None
 
-            async def one(msg: Message, history: list) -> None:
-                entry = await self._judge_message(unit, msg, history)
-                doc["messages"][msg.id] = entry
-                summary.judged += 1
-                summary.invalid += entry["labels"] is None
-                store.write_game(doc)  # after every message: a kill loses only the calls in flight
-
             try:
-                async with asyncio.TaskGroup() as group:
-                    for msg, history in todo:
-                        group.create_task(one(msg, history))
-            except ExceptionGroup as failed:
-                exc = failed.exceptions[0]
-                if not isinstance(exc, (BudgetExceeded, ModelCallError)):
-                    raise exc from None
+                for msg, history in todo:  # in order; games run concurrently (run.game_concurrency)
+                    entry = await self._judge_message(unit, msg, history)
+                    doc["messages"][msg.id] = entry
+                    summary.judged += 1
+                    summary.invalid += entry["labels"] is None
+                    store.write_game(doc)  # after every message: a kill loses only the call in flight
+            except (BudgetExceeded, ModelCallError) as exc:
                 doc["status"] = getattr(exc, "status", "error")
                 doc["error"] = {"type": type(exc).__name__, "message": str(exc)}
                 summary.failed_games += 1
