@@ -22,15 +22,18 @@ os.environ.setdefault("BARGAIN_TODAY", table()["checked_on"])
 CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 
 
+def compose_cfg(store, *overrides: str):
+    """The app's config composed with overrides, storing records in ``store``."""
+    register()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            return compose(config_name="config", overrides=[f"store={store}", *overrides])
+    finally:
+        GlobalHydra.instance().clear()
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     """Compose the app's config with overrides, storing records under tmp_path."""
-    register()
-
-    def make(*overrides: str):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-            return compose(config_name="config", overrides=[f"store={tmp_path / 'store'}", *overrides])
-
-    yield make
-    GlobalHydra.instance().clear()
+    return lambda *overrides: compose_cfg(tmp_path / "store", *overrides)

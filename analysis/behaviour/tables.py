@@ -32,6 +32,8 @@ LAW_COLS = ("n_obs", "n_clusters", "mean", "slope", "slope_ci_low", "slope_ci_hi
             "slope_boot_low", "slope_boot_high", "note")
 _GAME_KEY = ["experiment_id", "game_index"]
 _SEAT_KEY = [*_GAME_KEY, "seat"]
+CLAIM_COLS = [*_SEAT_KEY, "round", "turn", "extractor", "item", "kind", "stated", "text", "true_value", "true_rank",
+              "threshold", "false", "size"]
 
 
 def record_frames(store: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -53,7 +55,7 @@ def record_frames(store: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
                                            "statement", "verdict", "evidence"])
     hits = flagged.groupby([*_SEAT_KEY, "round", "turn"]).size().rename("n_gaslighting")
     messages = messages.merge(hits, on=[*_SEAT_KEY, "round", "turn"], how="left").fillna({"n_gaslighting": 0})
-    return messages, pd.DataFrame(claims), flagged
+    return messages, pd.DataFrame(claims, columns=CLAIM_COLS), flagged
 
 
 def judged_frames(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,7 +68,8 @@ def judged_frames(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         key = {k: e[k] for k in (*_SEAT_KEY, "round", "turn")}
         rows.append({"source": e["judge_id"], **key, **{c: int(c in e["labels"]) for c in NAMES}})
         claims += [{**key, "extractor": e["judge_id"], **c} for c in e["claims"]]
-    return pd.DataFrame(rows, columns=["source", *_SEAT_KEY, "round", "turn", *NAMES]), pd.DataFrame(claims)
+    return (pd.DataFrame(rows, columns=["source", *_SEAT_KEY, "round", "turn", *NAMES]),
+            pd.DataFrame(claims, columns=CLAIM_COLS))
 
 
 def agent_rates(messages: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +188,7 @@ def behaviour_tables(store: str | Path, agents: pd.DataFrame, focal: pd.DataFram
     if messages.empty:
         return {}
     judged, judge_claims = judged_frames(Path(judgements) if judgements else Path(store) / "judgements")
-    claims = pd.concat([claims, judge_claims], ignore_index=True)
+    claims = pd.concat([c for c in (claims, judge_claims) if not c.empty] or [claims], ignore_index=True)
     rates = agent_rates(messages, judged)
     tables = {"claims": claims, "gaslighting": flags,
               **truthfulness_tables(messages, judged, claims, agents, n_boot, seed)}
