@@ -194,6 +194,7 @@ class JudgeConfig:
     judge: ModelConfig = MISSING
     max_reasks: int = 1  # re-ask an unparseable judgement with its parse error this many times
     context_messages: int = 6  # earlier public messages shown with each message
+    structured: bool = False  # send the judgement's JSON schema as response_format (llama.cpp, vLLM servers)
     run: RunConfig = field(default_factory=RunConfig)
 
 

@@ -177,3 +177,20 @@ def test_judge_refuses_a_store_without_games(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["judge", str(tmp_path / "empty")])
     assert "no complete game with public messages" in capsys.readouterr().err
+
+
+def test_judgements_parse_strictly_for_labels_and_leniently_for_claims():
+    from analysis.behaviour.judge import parse_judgement, response_schema
+    from analysis.behaviour.taxonomy import NAMES
+    from bargain.agents.parsing import ParseError
+
+    items = ("Apple", "Jewel", "Stone")
+    reply = ('Here you go:\n```json\n{"labels": ["Flattery", "none", "flattery"], "claims": [{"item": "jewel", '
+             '"kind": "low", "value": null}, {"item": "<tactic>", "kind": "top", "value": 3}], "rationale": "praise"}\n```')
+    assert parse_judgement(reply, items) == {"labels": ["flattery"], "claims": [{"item": "Jewel", "kind": "low", "value": None}],
+                                             "dropped_claims": 1, "rationale": "praise"}
+    with pytest.raises(ParseError, match="unknown tactic"):
+        parse_judgement('{"labels": ["bribery"]}', items)
+    with pytest.raises(ParseError, match='no JSON object with a "labels" list'):
+        parse_judgement("It is friendly.", items)
+    assert response_schema()["properties"]["labels"]["items"]["enum"] == list(NAMES)

@@ -66,7 +66,7 @@ def test_smollm2_plays_a_complete_game(played):
 def test_smollm2_store_through_behaviour_checks_and_judges(played, tmp_path):
     """Extraction, gaslighting checks, the offline judge and SmolLM2 judging its own game's messages."""
     from analysis.__main__ import main
-    from analysis.behaviour.judge import iter_judgements
+    from analysis.behaviour.judge import iter_judgements, judges
     from analysis.behaviour.tables import record_frames
 
     record, store = played
@@ -75,14 +75,17 @@ def test_smollm2_store_through_behaviour_checks_and_judges(played, tmp_path):
     assert len(messages) == len(said) == record["game"]["n_agents"]  # one message per agent in one round
 
     main(["judge", str(store), "judge=sim-judge"])
-    main(["judge", str(store), "judge=smollm2", "judge.params.max_tokens=96"])
+    # structured=true: llama.cpp decodes only JSON of the judgement's schema, so the tiny model's labels parse
+    main(["judge", str(store), "judge=smollm2", "judge.params.max_tokens=160", "structured=true"])
     entries = list(iter_judgements(store / "judgements"))
     by_judge = {j: [e for e in entries if e["judge"] == j] for j in ("sim-judge", "smollm2")}
     assert all(len(v) == len(said) for v in by_judge.values())
     assert all(e["labels"] is not None for e in by_judge["sim-judge"])
     for e in by_judge["smollm2"]:  # a real model's judgement: parsed, or kept raw with the parse error
-        assert e["raw"] and (e["labels"] is not None or e["error"])
+        assert e["raw"].lstrip().startswith("{") and (e["labels"] is not None or e["error"])
         assert all(c["usage"]["completion_tokens"] > 0 for c in e["calls"])
+    (smol,) = [j for j in judges(store / "judgements") if j["name"] == "smollm2"]
+    assert smol["params"]["response_format"]["schema"]["properties"]["labels"]["items"]["enum"][0] == "misrepresentation"
 
     out = tmp_path / "analysis"
     main([str(store), "--out", str(out), "--bootstrap", "50"])

@@ -27,7 +27,7 @@ from bargain.config import ConfigError, register, validate_judge
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OVERRIDES_HELP = ("judge=<model> (any conf/model/ file; default sim-judge, the offline rules judge) and other "
                   "key=value settings: judge.params.max_tokens=512, run.budget_usd=5, run.max_retries=3, "
-                  "max_reasks=1, context_messages=6 ...")
+                  "max_reasks=1, context_messages=6, structured=true ...")
 
 
 def compose_judge(overrides: list[str]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def _run(units: list, cfg: dict[str, Any], root: Path, home: Path) -> Any:
     try:
         return run_judge(units, cfg["judge"], run, root, cache_dir=run.get("cache_dir") or home / ".cache",
                          ledger=home / ".ledger" / f"{run.get('ledger') or 'spend'}.json", servers=home / ".servers",
-                         max_reasks=cfg["max_reasks"], progress=run["progress"])
+                         max_reasks=cfg["max_reasks"], structured=cfg["structured"], progress=run["progress"])
     except FatalBackendError as exc:
         sys.exit(f"error: {exc}")
 

@@ -70,7 +70,11 @@ def user_prompt(msg: Message, history: list[tuple[int, str, str]]) -> str:
 
 
 def parse_judgement(text: str, items: tuple[str, ...]) -> dict[str, Any]:
-    """``{"labels", "claims", "rationale"}`` from a judge reply; ParseError says what is wrong."""
+    """``{"labels", "claims", "dropped_claims", "rationale"}`` from a judge reply.
+
+    Raises ParseError (saying what is wrong, for the re-ask) when there are no labels or an unknown
+    tactic; claims naming no item of the game or no known kind are dropped and counted.
+    """
     objects = [o for o in json_objects(text) if "labels" in o]
     if not objects:
         raise ParseError('no JSON object with a "labels" list found')
@@ -82,17 +86,28 @@ def parse_judgement(text: str, items: tuple[str, ...]) -> dict[str, Any]:
     unknown = [x for x in labels if x not in NAMES]
     if unknown:
         raise ParseError(f"unknown tactic(s) {', '.join(unknown)}; use only: {', '.join(NAMES)}")
-    claims = []
+    claims, dropped = [], 0
     by_name = {i.lower(): i for i in items}
     for c in obj.get("claims") or []:
-        if not isinstance(c, dict) or str(c.get("item", "")).strip().lower() not in by_name or c.get("kind") not in KINDS:
-            raise ParseError(f'each claim needs "item" (one of {", ".join(items)}) and "kind" (one of {", ".join(KINDS)})')
-        value = c.get("value")
-        if c["kind"] == "value" and not isinstance(value, (int, float)):
-            raise ParseError('a "value" claim needs a number in "value"')
+        # a malformed claim costs only itself: the labels are the judgement, claims come on top
+        value = c.get("value") if isinstance(c, dict) else None
+        if (not isinstance(c, dict) or str(c.get("item", "")).strip().lower() not in by_name or c.get("kind") not in KINDS
+                or (c["kind"] == "value" and not isinstance(value, (int, float)))):
+            dropped += 1
+            continue
         claims.append({"item": by_name[str(c["item"]).strip().lower()], "kind": c["kind"],
                        "value": float(value) if c["kind"] == "value" else None})
-    return {"labels": labels, "claims": claims, "rationale": str(obj.get("rationale") or "")}
+    return {"labels": labels, "claims": claims, "dropped_claims": dropped, "rationale": str(obj.get("rationale") or "")}
+
+
+def response_schema() -> dict[str, Any]:
+    """The JSON schema of a judgement, for servers that constrain decoding to it (``structured=true``)."""
+    return {"type": "object", "required": ["labels", "claims", "rationale"], "properties": {
+        "labels": {"type": "array", "items": {"type": "string", "enum": list(NAMES)}},
+        "claims": {"type": "array", "items": {"type": "object", "required": ["item", "kind", "value"], "properties": {
+            "item": {"type": "string"}, "kind": {"type": "string", "enum": list(KINDS)},
+            "value": {"type": ["number", "null"]}}}},
+        "rationale": {"type": "string"}}}
 
 
 def checked_claims(claims: list[dict], msg: Message) -> list[dict]:
@@ -220,7 +235,7 @@ class Judge:
                  "labels": None, "claims": None, "rationale": None}
         if parsed is not None:
             entry.update(labels=parsed["labels"], claims=checked_claims(parsed["claims"], msg),
-                         rationale=parsed["rationale"])
+                         dropped_claims=parsed["dropped_claims"], rationale=parsed["rationale"])
         return entry
 
     async def _judge_unit(self, unit: Unit, summary: JudgeSummary, bar: Any) -> None:
@@ -282,8 +297,15 @@ class Judge:
 
 def run_judge(units: list[Unit], model: dict[str, Any], run: dict[str, Any], root: str | Path, *,
               cache_dir: str | Path, ledger: str | Path, servers: str | Path, max_reasks: int = 1,
-              progress: bool = True) -> JudgeSummary:
-    """Judge ``units`` with ``model`` (a model config) under ``run`` settings; see :class:`Judge`."""
+              structured: bool = False, progress: bool = True) -> JudgeSummary:
+    """Judge ``units`` with ``model`` (a model config) under ``run`` settings; see :class:`Judge`.
+
+    ``structured`` sends :func:`response_schema` as ``response_format`` (llama.cpp and vLLM servers
+    then decode only valid judgements); it is a sampling parameter, so part of the judge id.
+    """
+    if structured:
+        model = {**model, "params": {**(model.get("params") or {}),
+                                     "response_format": {"type": "json_object", "schema": response_schema()}}}
     backend = Backend({KEY: model}, run, cache_dir=cache_dir, ledger=ledger)
     backend.check_keys()
     with backend.serving(servers):

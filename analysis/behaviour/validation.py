@@ -10,6 +10,7 @@ written scenario a message belongs to: the cluster for every interval.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable
@@ -34,17 +35,21 @@ def load_labelled(path: str | Path | None = None) -> list[dict]:
     """The hand-labelled messages, each with a ``message`` (its :class:`Message`) added."""
     text = Path(path).read_text(encoding="utf-8") if path else LABELLED.read_text(encoding="utf-8")
     items = [json.loads(line) for line in text.splitlines() if line.strip()]
-    groups = {g: i for i, g in enumerate(dict.fromkeys(x["group"] for x in items))}
     turns: dict[str, int] = {}
     for x in items:
         unknown = set(x["labels"]) - set(NAMES)
         if unknown:
             raise ValueError(f"labelled message {x['id']}: unknown label(s) {sorted(unknown)}")
         turn = turns[x["group"]] = turns.get(x["group"], -1) + 1
-        x["message"] = Message(EXPERIMENT, groups[x["group"]], int(x["round"]), turn, x["agents"].index(x["speaker"]),
+        x["message"] = Message(EXPERIMENT, group_index(x["group"]), int(x["round"]), turn, x["agents"].index(x["speaker"]),
                                x["text"], tuple(x["agents"]), tuple(x["items"]), tuple(float(v) for v in x["values"]),
                                int(x["max_rounds"]))
     return items
+
+
+def group_index(group: str) -> int:
+    """A stable number for a group (its judgements file), unchanged when the set grows."""
+    return int(hashlib.sha256(group.encode()).hexdigest()[:6], 16)
 
 
 def labelled_units(items: list[dict]) -> list[Unit]:
