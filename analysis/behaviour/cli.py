@@ -66,7 +66,8 @@ def _run(units: list, cfg: dict[str, Any], root: Path, home: Path) -> Any:
     try:
         return run_judge(units, cfg["judge"], run, root, cache_dir=run.get("cache_dir") or home / ".cache",
                          ledger=home / ".ledger" / f"{run.get('ledger') or 'spend'}.json", servers=home / ".servers",
-                         max_reasks=cfg["max_reasks"], structured=cfg["structured"], progress=run["progress"])
+                         context=cfg["context_messages"], max_reasks=cfg["max_reasks"], structured=cfg["structured"],
+                         progress=run["progress"])
     except FatalBackendError as exc:
         sys.exit(f"error: {exc}")
 
@@ -124,7 +125,7 @@ def validate_command(argv: list[str]) -> None:
 
     items = load_labelled(args.labelled)
     out = args.out.resolve()
-    summary = _run(labelled_units(items), cfg, out / "judgements", out)
+    summary = _run(labelled_units(items, cfg["context_messages"]), cfg, out / "judgements", out)
     _print_summary(summary)
     tables = validation_tables(items, out / "judgements", n_boot=args.bootstrap, seed=args.seed)
     for name, df in tables.items():

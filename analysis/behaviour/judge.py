@@ -6,10 +6,11 @@ cache, retries, budgets, the store's spend ledger). ``sim/judge`` serves the rul
 
 Judgements are a store of their own: ``<root>/<judge_id>/<experiment_id>/games/<game_index>.json``,
 one file per judged game holding one entry per message (labels, claims, rationale, the prompt sent,
-the prompt version, the raw reply, usage and cost), rewritten atomically after every message, so a
-killed job loses at most the calls in flight and a re-run judges only what is missing. ``judge_id``
-is the judge's name plus a hash of its model string, sampling parameters and prompt version: a new
-prompt or model never mixes with old labels.
+the prompt version, the raw reply, usage and cost). A game's messages are judged in order and its
+file is rewritten atomically after each one, so a killed job loses at most the calls in flight and a
+re-run judges only what is missing; games run concurrently (``run.game_concurrency``). ``judge_id``
+is the judge's name plus a hash of its model string, sampling parameters, prompt version and context
+length: a new prompt or model never mixes with old labels.
 """
 
 from __future__ import annotations
@@ -143,10 +144,11 @@ sim.register("judge", _rules_reply)
 
 # -- the judgements store ---------------------------------------------------------------------------
 
-def judge_id(model: dict[str, Any]) -> str:
-    """``<name>-<hash>`` of what changes a judge's labels: model string, sampling parameters, prompt version."""
+def judge_id(model: dict[str, Any], context: int) -> str:
+    """``<name>-<hash>`` of what changes a judge's labels: model string, sampling parameters, prompt
+    version and how many earlier messages it sees."""
     blob = canonical_json({"model": model["litellm_model"], "params": model.get("params") or {},
-                           "prompt": prompt_version()})
+                           "prompt": prompt_version(), "context": context})
     return f"{model['name']}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
@@ -192,11 +194,12 @@ class JudgeSummary:
 class Judge:
     """One judge model labelling units of messages into its judgements store."""
 
-    def __init__(self, model: dict[str, Any], backend: Backend, root: str | Path, max_reasks: int,
+    def __init__(self, model: dict[str, Any], backend: Backend, root: str | Path, context: int, max_reasks: int,
                  game_concurrency: int) -> None:
         self.model = model
         self.backend = backend
-        self.id = judge_id(model)
+        self.context = context
+        self.id = judge_id(model, context)
         self.dir = Path(root).expanduser().resolve() / self.id
         self.max_reasks = max_reasks
         self.game_concurrency = game_concurrency
@@ -207,7 +210,7 @@ class Judge:
         atomic_write_json(self.dir / "judge.json", {
             "schema_version": SCHEMA_VERSION, "judge_id": self.id, "name": self.model["name"],
             "litellm_model": self.model["litellm_model"], "params": self.model.get("params") or {},
-            "prompt_version": self.version, "system_prompt": self.system,
+            "prompt_version": self.version, "context_messages": self.context, "system_prompt": self.system,
         })
 
     async def _judge_message(self, unit: Unit, msg: Message, history: list) -> dict[str, Any]:
@@ -295,10 +298,11 @@ class Judge:
         return summary
 
 
-def run_judge(units: list[Unit], model: dict[str, Any], run: dict[str, Any], root: str | Path, *,
+def run_judge(units: list[Unit], model: dict[str, Any], run: dict[str, Any], root: str | Path, *, context: int,
               cache_dir: str | Path, ledger: str | Path, servers: str | Path, max_reasks: int = 1,
               structured: bool = False, progress: bool = True) -> JudgeSummary:
-    """Judge ``units`` with ``model`` (a model config) under ``run`` settings; see :class:`Judge`.
+    """Judge ``units`` (built with ``context`` earlier messages each) with ``model`` (a model config)
+    under ``run`` settings; see :class:`Judge`.
 
     ``structured`` sends :func:`response_schema` as ``response_format`` (llama.cpp and vLLM servers
     then decode only valid judgements); it is a sampling parameter, so part of the judge id.
@@ -309,7 +313,7 @@ def run_judge(units: list[Unit], model: dict[str, Any], run: dict[str, Any], roo
     backend = Backend({KEY: model}, run, cache_dir=cache_dir, ledger=ledger)
     backend.check_keys()
     with backend.serving(servers):
-        judge = Judge(model, backend, root, max_reasks, int(run.get("game_concurrency", 4)))
+        judge = Judge(model, backend, root, context, max_reasks, int(run.get("game_concurrency", 4)))
         return asyncio.run(judge.run(units, progress))
 
 

@@ -52,13 +52,14 @@ def group_index(group: str) -> int:
     return int(hashlib.sha256(group.encode()).hexdigest()[:6], 16)
 
 
-def labelled_units(items: list[dict]) -> list[Unit]:
-    """The set as judge units, one per group."""
+def labelled_units(items: list[dict], context: int) -> list[Unit]:
+    """The set as judge units, one per group, each message with up to ``context`` earlier ones."""
     units: dict[int, Unit] = {}
     for x in items:
         m = x["message"]
         units.setdefault(m.game_index, Unit(EXPERIMENT, m.game_index, []))
-        units[m.game_index].messages.append((m, [tuple(h) for h in x.get("history", [])]))
+        history = [tuple(h) for h in x.get("history", [])]
+        units[m.game_index].messages.append((m, history[len(history) - context:] if context else []))
     return list(units.values())
 
 
