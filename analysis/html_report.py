@@ -9,8 +9,9 @@ of games, the per-game details are gzip blocks (base64) decoded on demand with t
 ``DecompressionStream``: embedded in the file, or in a folder beside it for very large stores.
 Nothing is fetched: the CSS and JavaScript of ``analysis/web/`` are inlined.
 
-Judge labels are shown on the messages they label when a judgements folder exists (JSON Lines,
-one object per labelled message; see ``load_judge_labels``).
+Judge labels are shown on the messages they label when a judgements folder exists (the store
+``python -m analysis judge`` writes, or JSON Lines, one object per labelled message; see
+``load_judge_labels``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.behaviour.judge import iter_judgements
 from analysis.load import condition_cols, experiment_dirs, iter_records
 from analysis.load import capability_label as axis_label
 from analysis.report import Result
@@ -162,7 +164,8 @@ def game_payload(record: dict, labels: list[dict]) -> dict:
 
 
 def load_judge_labels(path: str | Path) -> dict[tuple[str, int], list[dict]]:
-    """Judge labels per game from ``*.jsonl`` files at or below ``path``.
+    """Judge labels per game from ``*.jsonl`` files at or below ``path``, and from the judgements
+    store ``python -m analysis judge`` writes there (valid judgements only).
 
     One JSON object per line and labelled message: ``experiment_id``, ``game_index``, ``round``,
     ``phase``, ``seat``, ``attempt`` (the call that produced the message), ``judge`` (a name) and
@@ -181,6 +184,10 @@ def load_judge_labels(path: str | Path) -> dict[tuple[str, int], list[dict]]:
                 raise ValueError(f"{f}:{n}: judge label lacks {', '.join(missing)}")
             out[(entry["experiment_id"], int(entry["game_index"]))].append(
                 {k: entry.get(k) for k in ("round", "phase", "seat", "attempt", "judge", "labels", "rationale")})
+    for entry in iter_judgements(root) if root.is_dir() else ():
+        if entry["labels"] is not None:
+            out[(entry["experiment_id"], int(entry["game_index"]))].append(
+                {k: entry[k] for k in ("round", "phase", "seat", "attempt", "judge", "labels", "rationale")})
     return dict(out)
 
 

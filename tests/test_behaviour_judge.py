@@ -62,6 +62,20 @@ def test_offline_judge_labels_every_message_and_resumes(store, capsys):
     assert dropped in json.loads(path.read_text())["messages"]
 
 
+def test_the_report_reads_the_judgements_keyed_to_the_calls_that_said_each_message(store):
+    from analysis.html_report import load_judge_labels
+
+    main(["judge", str(store)])
+    labels = load_judge_labels(store / "judgements")
+    records = {(r["experiment_id"], r["game_index"]): r
+               for r in (json.loads(f.read_text()) for f in store.glob("*/games/*.json"))}
+    assert labels.keys() == records.keys()
+    for key, entries in labels.items():
+        calls = {(c["round"], c["phase"], c["seat"], c["attempt"]) for c in records[key]["calls"]}
+        assert len(entries) == sum(len(r["discussion"]) for r in records[key]["rounds"])
+        assert all((e["round"], e["phase"], e["seat"], e["attempt"]) in calls and e["judge"] == "sim-judge" for e in entries)
+
+
 def test_analysis_writes_behaviour_tables_when_judgements_exist(store, tmp_path):
     out = tmp_path / "without"
     main([str(store), "--out", str(out), "--bootstrap", "50"])

@@ -111,3 +111,12 @@ def test_offline_negotiators_reveal_their_true_favourites():
     # sim players that reveal say "I care most about X and Y" about their two best items: never false
     claims = extract_claims("I care most about Quill and Jewel. I am open to a split that gives you what you value.", ITEMS)
     assert [(c.item, c.kind, c.stated) for c in claims] == [("Quill", "top", 2), ("Jewel", "top", 2)]
+
+
+def test_a_message_names_the_call_that_said_it_after_re_asks():
+    record = transcript(VALUES, [{"say": [(0, "first"), (1, "second"), (0, "third")]}])
+    record["calls"] = [{"round": 1, "phase": "discussion", "seat": 0, "attempt": 0},
+                       {"round": 1, "phase": "discussion", "seat": 0, "attempt": 0},
+                       {"round": 1, "phase": "discussion", "seat": 0, "attempt": 1},  # the second turn was re-asked
+                       {"round": 1, "phase": "discussion", "seat": 1, "attempt": 0}]
+    assert [(m.id, m.seat, m.attempt) for m in public_messages(record)] == [("r1t0", 0, 0), ("r1t1", 1, 0), ("r1t2", 0, 1)]

@@ -234,7 +234,8 @@ class Judge:
                              {"role": "user", "content": f"Your reply could not be used: {error}. Answer again with the JSON object only."}]
         entry = {"message": msg.id, "round": msg.round, "turn": msg.turn, "seat": msg.seat, "phase": "discussion",
                  "judge": self.model["name"], "prompt_version": self.version, "prompt": prompt,
-                 "raw": reply.text, "error": error, "attempt": attempt, "calls": calls,
+                 "attempt": msg.attempt,  # of the player's call that said the message (the report's key)
+                 "raw": reply.text, "error": error, "calls": calls,
                  "labels": None, "claims": None, "rationale": None}
         if parsed is not None:
             entry.update(labels=parsed["labels"], claims=checked_claims(parsed["claims"], msg),

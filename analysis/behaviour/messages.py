@@ -11,7 +11,8 @@ class Message:
 
     ``turn`` is the message's position in its round's discussion, so (round, turn) orders the
     messages of a game; ``values`` are the speaker's own private values of each item (the value of
-    receiving it, for matrix preferences).
+    receiving it, for matrix preferences); ``attempt`` is that of the call whose reply it is (> 0
+    after re-asks), which with round, phase and seat names the call in the record.
     """
 
     experiment_id: str
@@ -24,6 +25,7 @@ class Message:
     items: tuple[str, ...]
     values: tuple[float, ...]
     max_rounds: int
+    attempt: int = 0
 
     @property
     def id(self) -> str:
@@ -47,14 +49,32 @@ def own_values(record: dict, seat: int) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+def _final_attempts(record: dict) -> dict[tuple[int, int], list[int]]:
+    """Per (round, seat): the attempt of the last call of each discussion turn, in speaking order."""
+    turns: dict[tuple[int, int], list[int]] = {}
+    for call in record.get("calls") or []:  # sorted by round, phase, seat; a seat's turns keep their order
+        if call["phase"] == "discussion":
+            attempts = turns.setdefault((call["round"], call["seat"]), [])
+            if call["attempt"] == 0 or not attempts:
+                attempts.append(call["attempt"])
+            else:
+                attempts[-1] = call["attempt"]
+    return turns
+
+
 def public_messages(record: dict) -> list[Message]:
     """Every public discussion message of a game, in the order it was said."""
     game = record["game"]
     agents, items = tuple(game["agent_names"]), tuple(game["items"])
     values = [own_values(record, s) for s in range(len(agents))]
-    return [
-        Message(record["experiment_id"], int(record["game_index"]), int(r["round"]), turn, int(d["seat"]),
-                d["text"] or "", agents, items, values[d["seat"]], int(game["max_rounds"]))
-        for r in record.get("rounds") or []
-        for turn, d in enumerate(r.get("discussion") or [])
-    ]
+    attempts = _final_attempts(record)
+    out = []
+    for r in record.get("rounds") or []:
+        spoken: dict[int, int] = {}
+        for turn, d in enumerate(r.get("discussion") or []):
+            k = spoken[d["seat"]] = spoken.get(d["seat"], -1) + 1
+            tries = attempts.get((r["round"], d["seat"]), [])
+            out.append(Message(record["experiment_id"], int(record["game_index"]), int(r["round"]), turn,
+                               int(d["seat"]), d["text"] or "", agents, items, values[d["seat"]],
+                               int(game["max_rounds"]), tries[k] if k < len(tries) else 0))
+    return out
