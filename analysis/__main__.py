@@ -16,7 +16,7 @@ message with the tactics taxonomy (resumable); ``validate`` measures a judge on 
     python -m analysis outputs/store
     python -m analysis outputs/multirun/2026-01-01 --capability skill --out results/ladder
     python -m analysis report outputs/store
-    python -m analysis judge outputs/store judge=gpt-4o run.budget_usd=5
+    python -m analysis judge outputs/store judge=gpt-5.4-mini run.budget_usd=5
     python -m analysis validate judge=sim-judge
 """
 

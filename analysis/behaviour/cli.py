@@ -2,8 +2,8 @@
 
 The command and its paths are argparse arguments, like the rest of ``python -m analysis``; which
 model judges and how it is called are Hydra ``key=value`` overrides composed from ``conf/judge.yaml``,
-because that is how models and run settings are chosen everywhere else (``judge=gpt-4o
-run.budget_usd=5`` reads like ``python -m bargain.run model=gpt-4o run.budget_usd=5``, and takes
+because that is how models and run settings are chosen everywhere else (``judge=gpt-5.4-mini
+run.budget_usd=5`` reads like ``python -m bargain.run model=gpt-5.4-mini run.budget_usd=5``, and takes
 the same model files, key variables, prices, retries, budgets and validation).
 """
 
