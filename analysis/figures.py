@@ -1,4 +1,4 @@
-"""Figures (PNG and PDF): share vs capability, model x competition heatmap, ratings, seat effect.
+"""Figures (PNG and PDF): share vs capability, model x level heatmap, ratings, seat effect.
 
 matplotlib is imported lazily (and with the Agg backend) so loading the package stays cheap.
 """
@@ -35,30 +35,59 @@ def _empty(ax, text: str = "no data") -> None:
     ax.set_axis_off()
 
 
-def _label(group: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in group.items())
+def level_cols(keys: list[str]) -> list[str]:
+    """The columns that make a level on a figure's axis: the item game's competition, else (other games,
+    or a store mixing games) every grouping key but the opponent."""
+    return ["competition"] if "competition" in keys and "game" not in keys else [k for k in keys if k != "opponent"]
+
+
+def _level_label(cols: list[str], values: tuple) -> str:
+    def fmt(v) -> str:
+        return "n/a" if pd.isna(v) else f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v)
+
+    if cols == ["competition"]:
+        return fmt(values[0])
+    return "\n".join(f"{k}={fmt(v)}" for k, v in zip(cols, values) if not pd.isna(v)) or "all"
+
+
+def _ordered_labels(cols: list[str], rows: list[tuple]) -> list[str]:
+    """Distinct level labels, sorted column by column with missing values last."""
+    def key(row: tuple) -> list:
+        return [(pd.isna(v), str(type(v)), v if not pd.isna(v) else 0) for v in row]
+
+    return list(dict.fromkeys(_level_label(cols, row) for row in sorted(rows, key=key)))
+
+
+def _matches(column: pd.Series, value) -> np.ndarray:
+    """column == value, where a missing value matches a missing value."""
+    return ((column == value) | (column.isna() & pd.isna(value))).to_numpy()
 
 
 def share_vs_capability(fits: list[tuple[dict, str, LawFit]], points: pd.DataFrame, keys: list[str],
                         cap_label: str, out: Path) -> list[Path]:
-    """Focal share vs capability: points with 95% CIs, fitted fractional-logit curve and band."""
+    """Focal share vs capability: points with 95% CIs, fitted fractional-logit curve and band.
+
+    One panel per opponent and condition; within a panel one colour per competition level (item game).
+    """
     plt = _pyplot()
-    panel_keys = [k for k in keys if k != "competition"]
+    shade = ["competition"] if "competition" in keys else []
+    panel_keys = [k for k in keys if k not in shade]
     share_fits = [(g, f) for g, o, f in fits if o == "share"]
-    panels = sorted({tuple(g[k] for k in panel_keys) for g, _ in share_fits}, key=str) or [()]
+    panels = list(dict.fromkeys(_level_label(panel_keys, tuple(g[k] for k in panel_keys)) for g, _ in share_fits))
+    panels = sorted(panels) or [""]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     colors = plt.get_cmap("viridis")
-    levels = sorted({g["competition"] for g, _ in share_fits})
+    levels = _ordered_labels(shade, [tuple(g[k] for k in shade) for g, _ in share_fits])
     for ax, panel in zip(axes[0], panels):
         shown = False
         for group, fit in share_fits:
-            if tuple(group[k] for k in panel_keys) != panel:
+            if _level_label(panel_keys, tuple(group[k] for k in panel_keys)) != panel:
                 continue
-            level = levels.index(group["competition"])
+            level = levels.index(_level_label(shade, tuple(group[k] for k in shade)))
             c = colors(level / max(len(levels) - 1, 1))
             sel = np.ones(len(points), dtype=bool)
             for k, v in group.items():
-                sel &= (points[k] == v).to_numpy()
+                sel &= _matches(points[k], v)
             p = points[sel].sort_values("capability")
             if p.empty:
                 continue
@@ -66,8 +95,9 @@ def share_vs_capability(fits: list[tuple[dict, str, LawFit]], points: pd.DataFra
             yerr = np.vstack([p["share"] - p["share_low"], p["share_high"] - p["share"]])
             span = np.ptp(points["capability"]) or 1.0
             dodge = (level - (len(levels) - 1) / 2) * 0.01 * span  # keep overlapping error bars apart
+            label = f"competition {levels[level]}" if shade and levels[level] != "n/a" else "focal model"
             ax.errorbar(p["capability"] + dodge, p["share"], yerr=np.nan_to_num(yerr), fmt="o", color=c,
-                        capsize=3, label=f"competition {group['competition']:g}")
+                        capsize=3, label=label)
             if np.isfinite(fit.beta).all():
                 grid = np.linspace(p["capability"].min(), p["capability"].max(), 50)
                 mean, lo, hi = fit.curve(grid)
@@ -79,23 +109,29 @@ def share_vs_capability(fits: list[tuple[dict, str, LawFit]], points: pd.DataFra
             continue
         ax.set_xlabel(cap_label)
         ax.set_ylabel("focal share of total utility")
-        ax.set_title(_label(dict(zip(panel_keys, panel))), fontsize=9)
+        ax.set_title(panel, fontsize=8)
         ax.legend(fontsize=8)
-    fig.suptitle("Focal share vs capability (dotted: Nash-bargaining share)")
+    title_lines = max(p.count("\n") + 1 for p in panels)  # multi-line panel titles push the headline up
+    fig.suptitle("Focal share vs capability (dotted: Nash-bargaining share)", y=1.0 + 0.04 * max(title_lines - 1, 0))
     return _save(fig, out, "share_vs_capability")
 
 
-def heatmap(games: pd.DataFrame, model_order: list[str], out: Path) -> list[Path]:
-    """Mean focal share per focal model x competition level, one panel per opponent."""
+def heatmap(games: pd.DataFrame, model_order: list[str], keys: list[str], out: Path) -> list[Path]:
+    """Mean focal share per focal model x level (see :func:`level_cols`), one panel per opponent."""
     plt = _pyplot()
     done = games[games["status"] == "complete"]
+    cols = level_cols(keys)
+    rows = [tuple(r) for r in done[cols].itertuples(index=False)]
+    order = _ordered_labels(cols, rows)
+    done = done.assign(level=pd.Categorical([_level_label(cols, r) for r in rows], categories=order, ordered=True))
     opponents = sorted(done["opponent"].unique()) or [None]
-    fig, axes = plt.subplots(1, len(opponents), figsize=(1.2 + 1.1 * max(done["competition"].nunique(), 2)
+    fig, axes = plt.subplots(1, len(opponents), figsize=(1.2 + 1.1 * max(len(order), 2)
                                                           * len(opponents), 1.5 + 0.5 * max(len(model_order), 2)),
                              squeeze=False)
     for ax, opp in zip(axes[0], opponents):
         d = done[done["opponent"] == opp]
-        table = d.pivot_table(index="focal_model", columns="competition", values="focal_share", aggfunc="mean")
+        table = d.pivot_table(index="focal_model", columns="level", values="focal_share", aggfunc="mean",
+                              observed=True)
         if table.empty:
             _empty(ax)
             continue
@@ -105,9 +141,9 @@ def heatmap(games: pd.DataFrame, model_order: list[str], out: Path) -> list[Path
         for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(table.shape[1]), [f"{c:g}" for c in table.columns])
+        ax.set_xticks(range(table.shape[1]), list(table.columns), fontsize=None if cols == ["competition"] else 7)
         ax.set_yticks(range(table.shape[0]), table.index)
-        ax.set_xlabel("competition")
+        ax.set_xlabel("competition" if cols == ["competition"] else "condition")
         ax.set_title(f"vs {opp}", fontsize=9)
         fig.colorbar(im, ax=ax, label="mean focal share")
     return _save(fig, out, "heatmap")

@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.behaviour.judge import iter_judgements
+from analysis.game_views import game_view
 from analysis.load import condition_cols, experiment_dirs, iter_records
 from analysis.load import capability_label as axis_label
-from analysis.report import Result
+from analysis.report import Result, group_keys
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def write_report(result: Result, store: str | Path, path: str | Path, judgements
         "title": f"bargain report: {store.name}",
         "store": str(store), "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "capability": result.capability, "capability_label": axis_label(result.capability or "capability"),
-        "keys": ["opponent", *condition_cols(games), "competition"],
+        "keys": group_keys(games),
         "conditions": condition_cols(games),
         "n_games": len(games), "n_experiments": int(games["experiment_id"].nunique()),
         "games_per_block": GAMES_PER_BLOCK, "block_folder": folder.name if split else None,
@@ -155,7 +156,7 @@ def game_payload(record: dict, labels: list[dict]) -> dict:
         "game": record["game"], "draw_index": record.get("draw_index"),
         "agents": [{k: a.get(k) for k in ("seat", "name", "model", "role")} for a in record["agents"]],
         "preferences": {k: record["preferences"].get(k) for k in ("kind", "values", "cosine")},
-        "rounds": rounds, "outcome": record.get("outcome"), "totals": record.get("totals"),
+        "rounds": rounds, "outcome": record.get("outcome"), "totals": record.get("totals"), "view": game_view(record),
         "calls": [{**{k: c.get(k) for k in CALL_FIELDS},
                    "tokens": [(c.get("usage") or {}).get(k) for k in ("prompt_tokens", "completion_tokens")]}
                   for c in record.get("calls") or []],

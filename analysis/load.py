@@ -19,14 +19,17 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics
+from bargain.game import cofunding, treaty
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 GAME_FILE = re.compile(r"^\d{5,}\.json$")  # skips the tmp files of in-flight atomic writes
-# Env settings that define an experimental condition (besides opponent and competition).
+# Game parameters of the treaty and co-funding games (the record's game.parameters).
+PARAMETER_COLS = tuple(dict.fromkeys((*treaty.PARAMETERS, *cofunding.PARAMETERS)))
+# Env settings that define an experimental condition (besides opponent and competition), then the game.
 CONDITION_COLS = ("n_agents", "n_items", "max_rounds", "gamma", "preference_kind", "cooperation",
-                  "vote_rule", "speaking_order", "memory")
+                  "vote_rule", "speaking_order", "memory", "game", *PARAMETER_COLS)
 # Per-agent columns a metadata key must not overwrite.
 _RESERVED = frozenset({"seat", "name", "role", "model", "litellm_model", "opponent", "status"})
 
@@ -103,9 +106,11 @@ def draw_id(record: dict) -> str:
     draw with seats swapped, so the draw, not the experiment, is the independent unit.
     """
     g = record["game"]
-    key = record.get("seeds", {}).get("preferences") or record["preferences"]["values"]
-    blob = json.dumps([key, g["competition"], g["preference_kind"], g.get("cooperation"),
-                       g["n_agents"], g["n_items"]], sort_keys=True)
+    other_game = [g["name"], g["parameters"]] if "parameters" in g else []  # item games keep their old ids
+    key = record.get("seeds", {}).get("preferences") or (record["preferences"] if other_game
+                                                          else record["preferences"]["values"])
+    blob = json.dumps([key, g.get("competition"), g.get("preference_kind"), g.get("cooperation"),
+                       g["n_agents"], g.get("n_items"), *other_game], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -121,6 +126,7 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
     agreement = bool(outcome.get("agreement"))
     raw = outcome.get("raw_utility") or [0.0] * n
     disc = outcome.get("discounted_utility") or [0.0] * n
+    conditions = {**g, **(g.get("parameters") or {}), "game": g.get("name", "items")}
     moves = _move_counts(record.get("rounds") or [], n)
     calls = _call_counts(record.get("calls") or [], n)
     invalid = record.get("invalid_moves") or [0] * n
@@ -130,8 +136,8 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
         "draw_index": record["draw_index"], "draw_id": draw_id(record), "focal_seat": focal_seat,
         "focal_model": focal_model, "opponent": opponent, "status": record["status"],
         "error_type": (record.get("error") or {}).get("type"),
-        "competition": float(g["competition"]),
-        **{c: g.get(c) for c in CONDITION_COLS},
+        "competition": float(g.get("competition", math.nan)),  # the item game's level; other games have parameters
+        **{c: conditions.get(c) for c in CONDITION_COLS},
         "agreement": agreement, "agreement_round": outcome.get("round") if agreement else None,
         "proposer_seat": outcome.get("proposer_seat"),
         "owners": json.dumps(outcome.get("owners")) if agreement else None,
@@ -143,7 +149,9 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
     }
     game["cooperation"] = float(game["cooperation"] or 0.0)
 
-    total = float(sum(disc))
+    # Share of the gains over the disagreement point 0: a co-funding agent can end below it.
+    gains = [max(float(u), 0.0) for u in disc]
+    total = sum(gains)
     rows = []
     for a in agents:
         s = a["seat"]
@@ -157,8 +165,9 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
             "competition": game["competition"], **{c: game[c] for c in CONDITION_COLS},
             "agreement": agreement, "agreement_round": game["agreement_round"],
             "raw_utility": float(raw[s]), "discounted_utility": float(disc[s]),
-            # With disagreement point 0 the surplus share equals the share of the total.
-            "share": float(disc[s]) / total if agreement and total > 0 else math.nan,
+            # With disagreement point 0 and no losses the surplus share equals the share of the total.
+            # No deal pays everyone 0 in the vote games; a co-funding game pays its final pledges.
+            "share": gains[s] / total if total > 0 else math.nan,
             "invalid_moves": int(invalid[s]), **moves[s], **calls[s],
         }
         for key, value in (a.get("metadata") or {}).items():
@@ -168,10 +177,10 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
 
 
 def _move_counts(rounds: list[dict], n: int) -> list[dict]:
-    """Moves (proposals and votes) and invalid moves per seat, from the round log."""
+    """Moves (proposals or pledges, and votes) and invalid moves per seat, from the round log."""
     out = [{"moves": 0, "invalid_proposals": 0, "invalid_votes": 0} for _ in range(n)]
     for r in rounds:
-        for p in r.get("proposals", []):
+        for p in r.get("proposals", []) + r.get("pledges", []):
             out[p["seat"]]["moves"] += 1
             out[p["seat"]]["invalid_proposals"] += not p.get("valid", True)
         for v in r.get("votes", []):

@@ -12,6 +12,8 @@ use the discounted utilities the agents actually received:
 - Pareto optimality of the agreed allocation (raw utilities: discounting scales everyone alike;
   no deal is never Pareto-optimal), envy-freeness up to one item on the agents' own item values
   (the vector part of matrix preferences), and the Gini coefficient of the utilities.
+
+Treaty and co-funding records get the same columns (and their own) from :mod:`analysis.game_metrics`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 
 import numpy as np
 
+from analysis.game_metrics import cofunding_metrics, treaty_metrics
 from bargain.game import (
     MAX_ALLOCATIONS,
     Preferences,
@@ -99,6 +102,9 @@ def gini(u) -> float:
 def game_metrics(record: dict, cache: dict | None = None) -> tuple[dict, list[dict]]:
     """Game-level and per-seat metrics for one record (outcome metrics NaN unless complete)."""
     cache = {} if cache is None else cache
+    game = record["game"].get("name", "items")
+    if game != "items":
+        return {"treaty": treaty_metrics, "cofunding": cofunding_metrics}[game](record, cache)
     prefs = preferences(record)
     ref = reference(prefs, cache)
     n = prefs.base.shape[0]

@@ -62,7 +62,7 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cap = choose_capability(agents, capability_name)
-    keys = ["opponent", *condition_cols(games), "competition"]
+    keys = group_keys(games)
     cap_values = capability(agents, cap) if cap else pd.Series(np.nan, index=agents.index)
     focal = fits.focal_rows(agents, cap_values)
     law_fits = fits.scaling_fits(focal, keys, n_boot=n_boot, seed=seed)
@@ -89,12 +89,18 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
     label = capability_label(cap) if cap else "capability"
     result.figures = [
         *figures.share_vs_capability(law_fits, points, keys, label, out),
-        *figures.heatmap(games, order, out),
+        *figures.heatmap(games, order, keys, out),
         *figures.ratings(result.tables["ratings"], out),
         *figures.seat_effect(result.tables["seat_effect"], out),
     ]
     (out / "report.md").write_text(report_markdown(result, store))
     return result
+
+
+def group_keys(games: pd.DataFrame) -> list[str]:
+    """What the fits and tables group by: the opponent, the conditions that vary and, wherever item
+    games are, their competition level (other games' parameters are among the conditions)."""
+    return ["opponent", *condition_cols(games), *(["competition"] if games["competition"].notna().any() else [])]
 
 
 def headline(scaling: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ def seat_effects(agents: pd.DataFrame, keys: list[str], n_boot: int = 1000, seed
     rng = np.random.default_rng(seed)
     rows = []
     for group_cols in (cols, []):
-        for group, d in dev.groupby(group_cols + ["focal_seat"], sort=True):
+        for group, d in dev.groupby(group_cols + ["focal_seat"], sort=True, dropna=False):
             row = dict(zip(group_cols + ["seat"], group))
             row.update({c: ALL for c in cols if c not in group_cols})
             m, lo, hi = cluster_mean_ci(d["advantage"], d["draw_id"], n_boot, rng)

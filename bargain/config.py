@@ -17,7 +17,10 @@ from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
+
+from bargain.game.cofunding import cost_range
+from bargain.game.treaty import min_rho
 
 from bargain import roster
 
@@ -58,7 +61,7 @@ class ContextOverflow(str, Enum):
 
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 DIALS = ("effort", "budget_tokens")
-PHASES = ("discussion", "thinking", "proposal", "vote", "reflection")
+PHASES = ("discussion", "thinking", "proposal", "pledge", "vote", "reflection")  # in the order of a round's calls
 
 
 @dataclass
@@ -121,6 +124,7 @@ class PhaseTokens:
     discussion: int | None = None
     thinking: int | None = None
     proposal: int | None = None
+    pledge: int | None = None  # the co-funding game's joint funding plans
     vote: int | None = None
     reflection: int | None = None
 
@@ -154,6 +158,36 @@ class PreferencesConfig:
 
 
 @dataclass
+class ItemsGameConfig:
+    """The item game; its parameters are env.n_items, env.competition, env.item_names and preferences."""
+
+    name: str = "items"
+
+
+@dataclass
+class TreatyGameConfig:
+    name: str = "treaty"
+    n_issues: int = 5
+    rho: float = 0.0  # correlation of the agents' ideal settings, in [min_rho(n), 1]
+    theta: float = 0.5  # interest overlap: target cosine of the agents' importance weights, in [0, 1]
+    issue_names: list[str] | None = None  # default: Tariff rate, Emission cuts, Arms reduction, ...
+
+
+@dataclass
+class CofundingGameConfig:
+    name: str = "cofunding"
+    n_projects: int = 5
+    alpha: float = 0.5  # preference alignment: target cosine of the agents' project values, in [0, 1]
+    sigma: float = 0.5  # budget scarcity: total budget / total cost, in (0, 1]
+    c_min: int | None = None  # project costs are integers drawn from [c_min, c_max];
+    c_max: int | None = None  # null: the calibrated range for a burden ratio of 0.5 (E[c] = 50 n / M, c_max = 3 c_min)
+    project_names: list[str] | None = None  # default: Bike lane, Playground, Library, ...
+
+
+GAME_SCHEMAS = {"items": ItemsGameConfig, "treaty": TreatyGameConfig, "cofunding": CofundingGameConfig}
+
+
+@dataclass
 class RunConfig:
     """Runtime knobs: they never change a game's outcome, so they are not part of its identity."""
 
@@ -182,6 +216,7 @@ class Config:
     model: ModelConfig = MISSING
     opponent: ModelConfig = MISSING
     opponents: dict[str, ModelConfig] = field(default_factory=dict)
+    game: Any = MISSING  # one of GAME_SCHEMAS, chosen by the config group (game=items|treaty|cofunding)
     env: EnvConfig = field(default_factory=EnvConfig)
     preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -199,9 +234,12 @@ class JudgeConfig:
 
 
 def register() -> None:
-    """Register the schemas so ``conf/config.yaml`` and ``conf/judge.yaml`` can name them in their defaults."""
-    ConfigStore.instance().store(name="schema", node=Config)
-    ConfigStore.instance().store(name="judge_schema", node=JudgeConfig)
+    """Register the schemas so ``conf/config.yaml``, ``conf/judge.yaml`` and ``conf/game/*.yaml`` can name them in their defaults lists."""
+    store = ConfigStore.instance()
+    store.store(name="schema", node=Config)
+    store.store(name="judge_schema", node=JudgeConfig)
+    for name, schema in GAME_SCHEMAS.items():
+        store.store(group="game", name=f"{name}_schema", node=schema)
 
 
 def lineup_keys(cfg: Any) -> list[str]:
@@ -218,6 +256,49 @@ def model_config(cfg: Any, key: str) -> Any:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _check_names(given: Any, count: int, key: str, count_key: str) -> None:
+    if given is not None:
+        names = [str(i).strip().lower() for i in given]
+        _check(
+            len(names) == count and len(set(names)) == len(names) and all(names),
+            f"{key} must list {count} distinct non-empty names ({count_key}={count})",
+        )
+
+
+def _validate_game(cfg: Any) -> None:
+    """Ranges of the game's own parameters, and item-game settings given to another game."""
+    game, env = cfg.game, cfg.env
+    _check(GAME_SCHEMAS.get(game.name) is OmegaConf.get_type(game),
+           f"game.name={game.name!r} does not match the game chosen; choose a game with game={'|'.join(GAME_SCHEMAS)}")
+    if game.name == "items":
+        return
+    _check(env.item_names is None, f"env.item_names names the item game's items; game={game.name} does not use it")
+    _check(cfg.preferences.kind == PreferenceKind.vector,
+           f"preferences={cfg.preferences.kind.value} belongs to the item game; game={game.name} draws its own preferences")
+    n = env.n_agents
+    if game.name == "treaty":
+        low = min_rho(n)
+        _check(low - 1e-12 <= game.rho <= 1.0,
+               f"game.rho={game.rho} must be in [{low:.4f}, 1] for env.n_agents={n} (latent correlation >= -1/(n-1))")
+        _check(0.0 <= game.theta <= 1.0, f"game.theta={game.theta} must be in [0, 1]")
+        size, size_key, level = game.n_issues, "game.n_issues", ("game.theta", game.theta)
+        _check_names(game.issue_names, game.n_issues, "game.issue_names", "game.n_issues")
+    else:
+        _check(0.0 <= game.alpha <= 1.0, f"game.alpha={game.alpha} must be in [0, 1]")
+        _check(0.0 < game.sigma <= 1.0, f"game.sigma={game.sigma} must be in (0, 1]")
+        for key in ("c_min", "c_max"):
+            value = getattr(game, key)
+            _check(value is None or value >= 1, f"game.{key}={value} must be an integer >= 1 or null")
+        low, high = cost_range(n, game.n_projects, game.c_min, game.c_max)
+        _check(low <= high, f"game.c_min={low} must be <= game.c_max={high} (null takes the calibrated value)")
+        size, size_key, level = game.n_projects, "game.n_projects", ("game.alpha", game.alpha)
+        _check_names(game.project_names, game.n_projects, "game.project_names", "game.n_projects")
+    _check(2 <= size <= 12, f"{size_key}={size} must be an integer in [2, 12]")
+    _check(size >= n or level[1] == 1.0,
+           f"{level[0]}={level[1]} < 1 needs {size_key} >= env.n_agents (got {size} < {n}): "
+           "equal pairwise cosines below 1 need one dimension per agent")
 
 
 def validate(cfg: Any) -> None:
@@ -239,12 +320,8 @@ def validate(cfg: Any) -> None:
     _check(env.discussion_turns >= 1, f"env.discussion_turns={env.discussion_turns} must be >= 1")
     _check(env.max_reasks >= 0, f"env.max_reasks={env.max_reasks} must be >= 0")
     _check(0.5 < env.vote_threshold <= 1.0, f"env.vote_threshold={env.vote_threshold} must be in (0.5, 1]")
-    if env.item_names is not None:
-        names = [str(i).strip().lower() for i in env.item_names]
-        _check(
-            len(names) == env.n_items and len(set(names)) == len(names) and all(names),
-            f"env.item_names must list {env.n_items} distinct non-empty names (env.n_items={env.n_items})",
-        )
+    _check_names(env.item_names, env.n_items, "env.item_names", "env.n_items")
+    _validate_game(cfg)
     pref = cfg.preferences
     _check(0.0 <= pref.cooperation <= 1.0, f"preferences.cooperation={pref.cooperation} must be in [0, 1]")
     _check(

@@ -4,7 +4,8 @@ Two bases, the first that applies:
 
 - **stored**: the mean prompt and completion tokens per agent and game of complete games already in
   the store that were played under the same protocol (the env without the competition level, the
-  preference kind and the prompt templates), the model's own games where the store has them;
+  preference kind, the game and its sizes, and the prompt templates), the model's own games where
+  the store has them;
 - **prompt sizes**: an upper bound from the prompt templates themselves: every game runs all rounds,
   every reply uses its whole token cap (plus the reasoning room), no re-asks, ~2.5 characters a token,
   no prompt longer than the context window allows.
@@ -27,11 +28,10 @@ from typing import Any
 import numpy as np
 
 from bargain.backend.limits import estimate_tokens
-from bargain.game import generate_preferences
-from bargain.negotiation import system_prompt
-from bargain.prompts import render
 from bargain.config import lineup_keys, model_config
-from bargain.runner import identity, table_of
+from bargain.games import game_type
+from bargain.prompts import render
+from bargain.runner import identity
 from bargain.store import COMPLETE, canonical_json
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,12 @@ class Estimate:
 
 
 def protocol(ident: dict[str, Any]) -> str:
-    """What decides prompt lengths and call counts: the identity's env without competition, kind, prompts."""
+    """What decides prompt lengths and call counts: the identity's env without competition, the preference
+    kind, the game and its sizes (not its levels), the prompts."""
     env = {k: v for k, v in ident["env"].items() if k != "competition"}
-    return canonical_json({"env": env, "kind": ident["preferences"]["kind"], "prompts": ident["prompts"]})
+    game = {k: v for k, v in (ident.get("game") or {}).items() if k == "name" or k.startswith("n_")}
+    kind = (ident.get("preferences") or {}).get("kind")
+    return canonical_json({"env": env, "kind": kind, "game": game, "prompts": ident["prompts"]})
 
 
 @cache
@@ -103,9 +106,9 @@ def upper_bound(cfg: dict[str, Any], key: str) -> tuple[int, int]:
     from bargain.backend.core import reasoning_room  # the same room the calls get (imports LiteLLM: dry runs only)
 
     env, model = cfg["env"], model_config(cfg, key)
-    table, n, rounds = table_of(env), env["n_agents"], env["max_rounds"]
-    prefs = generate_preferences(np.random.default_rng(0), n, env["n_items"], env["competition"],
-                                 kind=cfg["preferences"]["kind"], cooperation=cfg["preferences"]["cooperation"])
+    n, rounds = env["n_agents"], env["max_rounds"]
+    game = game_type(cfg)(cfg, [f"Agent_{s + 1}" for s in range(n)])
+    prefs = game.draw(np.random.default_rng(0))
     room = reasoning_room(model["reasoning"])
     own_cap = model["params"].get("max_tokens") or 1024
     window = model.get("context_window") or float("inf")
@@ -113,25 +116,17 @@ def upper_bound(cfg: dict[str, Any], key: str) -> tuple[int, int]:
     def cap(phase: str) -> int:
         return min(own_cap, env["max_tokens"][phase] or own_cap)
 
-    lines = "\n".join(f"Proposal {i + 1} by {a}: {table.owners_json([0] * env['n_items'])} (worth 100 points to you, "
-                      f"100 after this round's discount)" for i, a in enumerate(table.agents))
-    system = estimate_tokens([{"content": system_prompt(table, prefs, 0)}])
+    def tokens(text: str) -> int:
+        return estimate_tokens([{"content": text}]) if text else 0
+
+    system = tokens(game.table.system_prompt(prefs, 0))
     history = prompt = completion = 0
     for r in range(1, rounds + 1):
-        head = {"round": r, "max_rounds": rounds}
-        turns = []  # (phase, instruction tokens, tokens of others' messages shown with it)
+        turns = []  # (phase, instruction tokens, tokens of the public events shown with it)
         if env["discussion"]:
-            turns += [("discussion", estimate_tokens([{"content": render("discussion", spoken=n - 1, **head)}]),
-                       (n - 1) * cap("discussion"))] * env["discussion_turns"]
-        if env["thinking"]:
-            turns.append(("thinking", estimate_tokens([{"content": render("thinking", **head)}]), 0))
-        turns.append(("proposal", estimate_tokens([{"content": render(
-            "proposal", item_list=", ".join(table.items), agent_list=", ".join(table.agents), **head)}]), 0))
-        turns.append(("vote", estimate_tokens([{"content": render(
-            "vote", round=r, max_rounds=rounds, proposals_text=lines, discount_pct=100, vote_keys="")}]), 0))
-        if env["reflection"] and r < rounds:
-            turns.append(("reflection", estimate_tokens([{"content": render("reflection", **head)}]),
-                          estimate_tokens([{"content": "accept, " * n * n}]) if env["reveal_votes"] else 0))
+            said = render("discussion", spoken=n - 1, round=r, max_rounds=rounds)
+            turns += [("discussion", tokens(said), (n - 1) * cap("discussion"))] * env["discussion_turns"]
+        turns += [(phase, tokens(text), tokens(events)) for phase, text, events in game.round_prompts(prefs, r)]
         for phase, instruction, events in turns:
             asked = instruction + events
             sent = system + (history + asked if env["memory"] == "full" else asked)

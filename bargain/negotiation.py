@@ -1,4 +1,4 @@
-"""One negotiation game: the phases of every round, played by agents under the game's rules.
+"""One propose-and-vote game (items or a treaty): the phases of every round, played by agents.
 
 Public discussion is sequential (each speaker sees what was said before it); the independent calls
 of thinking, proposals, votes and reflection run concurrently.
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bargain.agents.llm import ContextLimitExceeded, LLMAgent, Move
-from bargain.agents.parsing import parse_proposal, parse_text, parse_votes
+from bargain.agents.parsing import parse_proposal, parse_text, parse_treaty, parse_votes
 from bargain.game import (
     Preferences,
     accepted_proposals,
@@ -25,7 +25,10 @@ from bargain.game import (
     speaking_order,
     utilities,
 )
+from bargain.game import treaty
+from bargain.game.treaty import TreatyPreferences
 from bargain.prompts import render
+
 
 async def together(*calls):
     """Run a phase's independent calls concurrently; if one fails, cancel the rest (no stray spending)."""
@@ -47,10 +50,13 @@ def item_names(n_items: int, custom: Sequence[str] | None = None) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Table:
-    """What every agent knows about the game (everything but the others' valuations)."""
+class VoteTable:
+    """What every agent knows about a propose-and-vote game except what is proposed: agents and rules.
 
-    items: list[str]
+    A subclass adds what is negotiated and how a proposal is parsed, shown, scored and recorded
+    (under ``proposal_key`` in the round and outcome records).
+    """
+
     agents: list[str]
     max_rounds: int
     gamma: float
@@ -63,88 +69,151 @@ class Table:
     reflection: bool
     reveal_votes: bool
 
-    def owners_json(self, owners: Sequence[int]) -> str:
+    proposal_key: ClassVar[str]
+
+    def rule_fields(self, seat: int) -> dict[str, Any]:
+        """The system prompt's fields about the seat, the phases, the vote rule and the discount."""
+        n = len(self.agents)
+        phases = [p for p, on in (("public discussion", self.discussion), ("private thinking", self.thinking)) if on]
+        phases += ["proposals", "private votes"] + (["private reflection"] if self.reflection else [])
+        rule = {
+            "unanimity": "every agent accepts it",
+            "supermajority": f"at least {int(np.ceil(self.vote_threshold * n - 1e-9))} of the {n} agents accept it",
+            "majority": f"more than half of the {n} agents accept it",
+        }[self.vote_rule]
+        return {
+            "name": self.agents[seat],
+            "n_agents": n,
+            "agent_list": ", ".join(self.agents),
+            "max_rounds": self.max_rounds,
+            "phase_list": ", ".join(phases),
+            "vote_rule_text": rule,
+            "gamma": self.gamma,
+            "round2_pct": round(100 * self.gamma, 2),
+            "round3_pct": round(100 * self.gamma**2, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Table(VoteTable):
+    """The item game: every proposal gives each item to one agent (recorded as ``owners``)."""
+
+    items: list[str]
+
+    proposal_key = "owners"
+
+    def describe(self, owners: Sequence[int]) -> str:
+        """A proposal as shown to the agents (JSON)."""
         return json.dumps({a: [self.items[k] for k, o in enumerate(owners) if o == i] for i, a in enumerate(self.agents)})
 
+    def utilities(self, prefs: Preferences, owners: Sequence[int]) -> np.ndarray:
+        return utilities(prefs, owners)
 
-def system_prompt(table: Table, prefs: Preferences, seat: int) -> str:
-    """Rules plus this seat's private valuations."""
-    n = len(table.agents)
-    if prefs.kind == "vector":
-        values = {item: int(v) for item, v in zip(table.items, prefs.values[seat])}
-    else:
-        values = {
-            item: {agent: round(float(prefs.values[seat, k, j]), 2) for j, agent in enumerate(table.agents)}
-            for k, item in enumerate(table.items)
-        }
-    phases = [p for p, on in (("public discussion", table.discussion), ("private thinking", table.thinking)) if on]
-    phases += ["proposals", "private votes"] + (["private reflection"] if table.reflection else [])
-    rule = {
-        "unanimity": "every agent accepts it",
-        "supermajority": f"at least {int(np.ceil(table.vote_threshold * n - 1e-9))} of the {n} agents accept it",
-        "majority": f"more than half of the {n} agents accept it",
-    }[table.vote_rule]
-    return render(
-        "system",
-        name=table.agents[seat],
-        n_agents=n,
-        n_items=len(table.items),
-        agent_list=", ".join(table.agents),
-        item_list=", ".join(table.items),
-        max_rounds=table.max_rounds,
-        phase_list=", ".join(phases),
-        vote_rule_text=rule,
-        gamma=table.gamma,
-        round2_pct=round(100 * table.gamma, 2),
-        round3_pct=round(100 * table.gamma**2, 2),
-        valuations_text=render(f"valuations_{prefs.kind}", values_json=json.dumps(values)),
-    )
+    def parse_proposal(self, reply: str) -> tuple[int, ...]:
+        return parse_proposal(reply, self.agents, self.items)
+
+    def proposal_instruction(self, header: dict[str, int]) -> str:
+        return render("proposal", item_list=", ".join(self.items), agent_list=", ".join(self.agents), **header)
+
+    def system_prompt(self, prefs: Preferences, seat: int) -> str:
+        """Rules plus this seat's private valuations."""
+        if prefs.kind == "vector":
+            values = {item: int(v) for item, v in zip(self.items, prefs.values[seat])}
+        else:
+            values = {
+                item: {agent: round(float(prefs.values[seat, k, j]), 2) for j, agent in enumerate(self.agents)}
+                for k, item in enumerate(self.items)
+            }
+        return render(
+            "system",
+            n_items=len(self.items),
+            item_list=", ".join(self.items),
+            valuations_text=render(f"valuations_{prefs.kind}", values_json=json.dumps(values)),
+            **self.rule_fields(seat),
+        )
 
 
-async def play(table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np.random.Generator) -> dict[str, Any]:
-    """Play rounds until a proposal passes or the rounds run out; returns ``rounds`` and ``outcome``.
+@dataclass(frozen=True)
+class TreatyTable(VoteTable):
+    """The treaty game: every proposal sets each issue to a whole percentage (recorded as ``terms``)."""
 
-    A game that runs out of context window ends with ContextLimitExceeded carrying the rounds played.
-    """
-    rounds: list[dict[str, Any]] = []
+    issues: list[str]
+
+    proposal_key = "terms"
+
+    def describe(self, terms: Sequence[int]) -> str:
+        return json.dumps(dict(zip(self.issues, (int(t) for t in terms))))
+
+    def utilities(self, prefs: TreatyPreferences, terms: Sequence[int]) -> np.ndarray:
+        return treaty.utilities(prefs, terms)
+
+    def parse_proposal(self, reply: str) -> tuple[int, ...]:
+        return parse_treaty(reply, self.issues)
+
+    def proposal_instruction(self, header: dict[str, int]) -> str:
+        return render("treaty/proposal", issue_list=", ".join(self.issues), **header)
+
+    def system_prompt(self, prefs: TreatyPreferences, seat: int) -> str:
+        """Rules plus this seat's private ideal settings and weights."""
+        private = {issue: {"ideal": int(p), "weight": int(w)}
+                   for issue, p, w in zip(self.issues, prefs.positions[seat], prefs.weights[seat])}
+        return render("treaty/system", n_issues=len(self.issues), issue_list=", ".join(self.issues),
+                      preferences_json=json.dumps(private), **self.rule_fields(seat))
+
+
+async def open_round(table: Any, agents: list[LLMAgent], r: int, rng: np.random.Generator,
+                     thinking: str = "thinking") -> tuple[dict[str, Any], list[int], dict[str, int]]:
+    """A round's opening: speaking order, public discussion (speakers in turn, each seeing what was said
+    before it) and private thinking (template ``thinking``). Returns the round's record, order and header."""
+    order = speaking_order(table.speaking_order, len(agents), r, rng)
+    record: dict[str, Any] = {"round": r, "speaking_order": order, "discussion": []}
+    header = {"round": r, "max_rounds": table.max_rounds}
+    if table.discussion:
+        for _turn in range(table.discussion_turns):
+            for spoken, seat in enumerate(order):
+                move = await agents[seat].act("discussion", r, render("discussion", spoken=spoken, **header), parse_text)
+                record["discussion"].append({"seat": seat, "text": move.raw, "valid": move.error is None})
+                for other in agents:
+                    if other.seat != seat:
+                        other.observe(f"[Round {r}] {table.agents[seat]} says: {move.raw.strip()}")
+    if table.thinking:
+        await together(*(agents[s].act("thinking", r, render(thinking, **header), parse_text) for s in order))
+    return record, order, header
+
+
+async def keeping_rounds(rounds: list[dict[str, Any]], game: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Await a game that appends its rounds to ``rounds``; if it runs out of context window, the
+    ContextLimitExceeded it ends with carries the rounds played."""
     try:
-        return await _play(table, prefs, agents, rng, rounds)
+        return await game
     except ContextLimitExceeded as exc:
         exc.rounds = rounds
         raise
 
 
+async def play(table: VoteTable, prefs: Any, agents: list[LLMAgent], rng: np.random.Generator) -> dict[str, Any]:
+    """Play rounds until a proposal passes or the rounds run out; returns ``rounds`` and ``outcome``.
+
+    A game that runs out of context window ends with ContextLimitExceeded carrying the rounds played.
+    """
+    rounds: list[dict[str, Any]] = []
+    return await keeping_rounds(rounds, _play(table, prefs, agents, rng, rounds))
+
+
 async def _play(
-    table: Table, prefs: Preferences, agents: list[LLMAgent], rng: np.random.Generator, rounds: list[dict[str, Any]]
+    table: VoteTable, prefs: Any, agents: list[LLMAgent], rng: np.random.Generator, rounds: list[dict[str, Any]]
 ) -> dict[str, Any]:
     n = len(agents)
     for r in range(1, table.max_rounds + 1):
-        order = speaking_order(table.speaking_order, n, r, rng)
-        record: dict[str, Any] = {"round": r, "speaking_order": order, "discussion": []}
+        record, order, header = await open_round(table, agents, r, rng)
         rounds.append(record)
-        header = {"round": r, "max_rounds": table.max_rounds}
-
-        if table.discussion:
-            for _turn in range(table.discussion_turns):
-                for spoken, seat in enumerate(order):
-                    move = await agents[seat].act(
-                        "discussion", r, render("discussion", spoken=spoken, **header), parse_text
-                    )
-                    record["discussion"].append({"seat": seat, "text": move.raw, "valid": move.error is None})
-                    for other in agents:
-                        if other.seat != seat:
-                            other.observe(f"[Round {r}] {table.agents[seat]} says: {move.raw.strip()}")
-        if table.thinking:
-            await together(*(agents[s].act("thinking", r, render("thinking", **header), parse_text) for s in order))
-
-        parse = partial(parse_proposal, agent_names=table.agents, item_names=table.items)
-        instruction = render("proposal", item_list=", ".join(table.items), agent_list=", ".join(table.agents), **header)
-        moves = await together(*(agents[s].act("proposal", r, instruction, parse) for s in order))
+        key, instruction = table.proposal_key, table.proposal_instruction(header)
+        moves = await together(*(agents[s].act("proposal", r, instruction, table.parse_proposal) for s in order))
         record["proposals"] = [
-            {"seat": s, "owners": None if m.value is None else list(m.value), "valid": m.error is None, "error": m.error}
+            {"seat": s, key: None if m.value is None else list(m.value), "valid": m.error is None, "error": m.error}
             for s, m in zip(order, moves)
         ]
-        proposals = [(p["seat"], tuple(p["owners"])) for p in record["proposals"] if p["valid"]]
+        proposals = [(p["seat"], tuple(p[key])) for p in record["proposals"] if p["valid"]]
         record["votes"], record["accepted"], record["chosen"] = [], [], None
         if proposals:
             ballots = await together(*(_vote(table, prefs, agents[s], r, proposals) for s in range(n)))
@@ -161,15 +230,15 @@ async def _play(
                 for agent in agents:
                     agent.observe(f"[Round {r}] {summary}")
         if record["chosen"] is not None:
-            proposer, owners = proposals[record["chosen"]]
-            raw = utilities(prefs, owners)
+            proposer, chosen = proposals[record["chosen"]]
+            raw = table.utilities(prefs, chosen)
             return {
                 "rounds": rounds,
                 "outcome": {
                     "agreement": True,
                     "round": r,
                     "proposer_seat": proposer,
-                    "owners": list(owners),
+                    key: list(chosen),
                     "raw_utility": [float(u) for u in raw],
                     "discounted_utility": [float(u) for u in discounted(raw, table.gamma, r)],
                 },
@@ -179,23 +248,27 @@ async def _play(
     zeros = [0.0] * n
     return {
         "rounds": rounds,
-        "outcome": {"agreement": False, "round": None, "proposer_seat": None, "owners": None,
+        "outcome": {"agreement": False, "round": None, "proposer_seat": None, table.proposal_key: None,
                     "raw_utility": zeros, "discounted_utility": zeros},
     }
 
 
-async def _vote(
-    table: Table, prefs: Preferences, agent: LLMAgent, r: int, proposals: list[tuple[int, tuple[int, ...]]]
-) -> Move:
-    """Ask one agent for its private votes, reminding it what each proposal is worth to it."""
+async def _vote(table: VoteTable, prefs: Any, agent: LLMAgent, r: int, proposals: list[tuple[int, tuple]]) -> Move:
+    """Ask one agent for its private votes."""
+    instruction = vote_instruction(table, prefs, agent.seat, r, proposals)
+    return await agent.act("vote", r, instruction, partial(parse_votes, n_proposals=len(proposals)))
+
+
+def vote_instruction(table: VoteTable, prefs: Any, seat: int, r: int, proposals: list[tuple[int, tuple]]) -> str:
+    """The vote prompt of one seat, reminding it what each proposal is worth to it."""
     lines = []
-    for i, (proposer, owners) in enumerate(proposals, start=1):
-        worth = float(utilities(prefs, owners)[agent.seat])
+    for i, (proposer, proposal) in enumerate(proposals, start=1):
+        worth = float(table.utilities(prefs, proposal)[seat])
         lines.append(
-            f"Proposal {i} by {table.agents[proposer]}: {table.owners_json(owners)} "
+            f"Proposal {i} by {table.agents[proposer]}: {table.describe(proposal)} "
             f"(worth {worth:g} points to you, {worth * table.gamma ** (r - 1):.4g} after this round's discount)"
         )
-    instruction = render(
+    return render(
         "vote",
         round=r,
         max_rounds=table.max_rounds,
@@ -203,11 +276,10 @@ async def _vote(
         discount_pct=round(100 * table.gamma ** (r - 1), 2),
         vote_keys=", ".join(f'"{i}": "accept" or "reject"' for i in range(1, len(proposals) + 1)),
     )
-    return await agent.act("vote", r, instruction, partial(parse_votes, n_proposals=len(proposals)))
 
 
 def _vote_summary(
-    table: Table, proposals: list[tuple[int, tuple[int, ...]]], matrix: list[list[bool | None]], chosen: int | None
+    table: VoteTable, proposals: list[tuple[int, tuple]], matrix: list[list[bool | None]], chosen: int | None
 ) -> str:
     """The public announcement of how everyone voted on each proposal."""
     parts = []

@@ -6,6 +6,7 @@ Usage:
     python -m bargain.run -m model=qwen3b,qwen14b,qwen32b,qwen72b model@opponent=claude-sonnet-4-6
     python -m bargain.run -m sweep=smoke                      # a preset sweep (conf/sweep/)
     python -m bargain.run -m sweep=elo_roster dry_run=true    # the plan and its estimated cost; plays nothing
+    python -m bargain.run game=treaty game.rho=-0.5           # another game (conf/game/: items, treaty, cofunding)
 
 Re-running a command plays only the games its store does not already hold as complete.
 """
@@ -31,6 +32,8 @@ sys.path.append(str(Path(__file__).with_name("_hydra")))
 
 def summarize(summary) -> str:
     """A short human summary of a job: lineup, preferences, outcome and utilities per game."""
+    from bargain.games import GAMES
+
     lines = [
         f"experiment {summary.experiment_id}: {len(summary.records)} game(s) played, "
         f"{summary.skipped} already in the store, {summary.errors} not complete",
@@ -41,19 +44,8 @@ def summarize(summary) -> str:
         if record["error"]:
             lines.append(f"  error: {record['error']['type']}: {record['error']['message']}")
             continue
-        prefs = record["preferences"]
-        for agent, values in zip(record["agents"], prefs["base"]):
-            lines.append(f"  {agent['name']} values {dict(zip(record['game']['items'], values))}")
-        lines.append(f"  cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}")
+        lines += GAMES[record["game"]["name"]].summary(record)
         outcome = record["outcome"]
-        if outcome["agreement"]:
-            shares = {
-                name: [record["game"]["items"][k] for k, o in enumerate(outcome["owners"]) if o == seat]
-                for seat, name in enumerate(record["game"]["agent_names"])
-            }
-            lines.append(f"  agreement in round {outcome['round']}: {shares}")
-        else:
-            lines.append(f"  no agreement after {record['game']['max_rounds']} rounds: everyone gets 0")
         lines.append(
             "  utility raw " + ", ".join(f"{u:g}" for u in outcome["raw_utility"])
             + " | discounted " + ", ".join(f"{u:.2f}" for u in outcome["discounted_utility"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import importlib.metadata
 import logging
@@ -20,16 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 from bargain.agents.llm import LLMAgent
 from bargain.backend import Backend, BudgetExceeded, FatalBackendError
 from bargain.backend.progress import progress_bar
-from bargain.config import lineup_keys, model_config, validate
-from bargain.game import generate_preferences
-from bargain.negotiation import Table, item_names, play, system_prompt
+from bargain.config import PHASES, lineup_keys, model_config, validate
+from bargain.games import game_type
 from bargain.prompts import templates_hash
 from bargain.store import COMPLETE, SCHEMA_VERSION, ExperimentStore, experiment_id
 
 log = logging.getLogger(__name__)
-PHASES = ("discussion", "thinking", "proposal", "vote", "reflection")
-GAME_FIELDS = ("n_items", "n_agents", "max_rounds", "gamma", "competition", "vote_rule", "vote_threshold",
-               "speaking_order", "memory")
 
 
 @dataclass
@@ -72,25 +67,15 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         del env["max_tokens"]
     if env["context_overflow"] == "end":
         del env["context_overflow"]
+    game = game_type(cfg)
     return {
         "schema_version": SCHEMA_VERSION,
         "seed": cfg["seed"],
         "counterbalance": cfg["counterbalance"],
-        "env": env,
-        "preferences": cfg["preferences"],
+        **game.identity({**cfg, "env": env}),
         "lineup": lineup,
-        "prompts": templates_hash(),
+        "prompts": templates_hash(game.prompts),
     }
-
-
-def table_of(env: dict[str, Any]) -> Table:
-    """What every agent knows about the game, from the env config."""
-    rules = {f.name for f in dataclasses.fields(Table)} - {"items", "agents"}
-    return Table(
-        items=item_names(env["n_items"], env["item_names"]),
-        agents=[f"Agent_{s + 1}" for s in range(env["n_agents"])],
-        **{k: env[k] for k in rules},
-    )
 
 
 def _redact(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +118,7 @@ class Experiment:
         self.versions = _versions()
         n = self.env["n_agents"]
         self.seats_per_draw = n if cfg["counterbalance"] else 1
-        self.table = table_of(self.env)
+        self.game = game_type(cfg)(cfg, [f"Agent_{s + 1}" for s in range(n)])
 
     @property
     def total_games(self) -> int:
@@ -142,7 +127,7 @@ class Experiment:
     def _agent_entry(self, seat: int, key: str) -> dict[str, Any]:
         model = model_config(self.cfg, key)
         return {
-            "seat": seat, "name": self.table.agents[seat], "role": "focal" if key == "model" else "opponent",
+            "seat": seat, "name": self.game.agents[seat], "role": "focal" if key == "model" else "opponent",
             "model": model["name"], "litellm_model": model["litellm_model"],
             "params": model["params"], "reasoning": model["reasoning"], "metadata": model["metadata"],
         }
@@ -152,14 +137,7 @@ class Experiment:
         draw, focal_seat = divmod(index, self.seats_per_draw)
         pref_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw,))
         play_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw, focal_seat))
-        prefs = generate_preferences(
-            np.random.default_rng(pref_seq),
-            self.env["n_agents"],
-            self.env["n_items"],
-            self.env["competition"],
-            kind=self.cfg["preferences"]["kind"],
-            cooperation=self.cfg["preferences"]["cooperation"],
-        )
+        prefs = self.game.draw(np.random.default_rng(pref_seq))
         keys = seat_keys(self.cfg, focal_seat)
         calls: list[dict[str, Any]] = []
         agents = [
@@ -167,7 +145,7 @@ class Experiment:
                 seat,
                 key,
                 self.backend,
-                system_prompt(self.table, prefs, seat),
+                self.game.table.system_prompt(prefs, seat),
                 memory=self.env["memory"],
                 max_reasks=self.env["max_reasks"],
                 call_key={"experiment": self.id, "game": index},
@@ -192,21 +170,14 @@ class Experiment:
                 "play": [self.cfg["seed"], draw, focal_seat],
             },
             "config": self.recorded_config,
-            "game": {
-                **{k: self.env[k] for k in GAME_FIELDS},
-                "items": self.table.items, "agent_names": self.table.agents,
-                "preference_kind": prefs.kind, "cooperation": prefs.cooperation,
-            },
+            "game": self.game.record_game(prefs),
             "agents": [self._agent_entry(seat, key) for seat, key in enumerate(keys)],
-            "preferences": {
-                "kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(),
-                "cosine": prefs.cosines(),
-            },
+            "preferences": self.game.record_preferences(prefs),
             "rounds": [],
             "outcome": None,
         }
         try:
-            result = await play(self.table, prefs, agents, np.random.default_rng(play_seq))
+            result = await self.game.play(prefs, agents, np.random.default_rng(play_seq))
             record.update(result)
         except FatalBackendError:
             raise

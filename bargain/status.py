@@ -5,7 +5,7 @@ Usage:
     python -m bargain.status outputs/sweeps/qwen_ladder      # a sweep dir: finds its store(s)
     python -m bargain.status outputs/store --expected 20     # games per cell, overriding the config
 
-Per cell: model lineup, competition level, games expected, complete, errored, over budget, missing
+Per cell: model lineup, competition level (or another game and its parameters), games expected, complete, errored, over budget, missing
 (expected game indices with no record yet) and spend (sum of ``totals.cost_usd``). It reads only
 ``<store>/<experiment_id>/experiment.json`` and ``games/*.json``; unreadable or half-written files
 are listed, never fatal, so it is safe to run while jobs are still writing.
@@ -36,6 +36,7 @@ class Cell:
     lineup: str = "?"
     n_agents: int | None = None
     competition: float | None = None
+    game: str | None = None  # another game than items, with its parameters (shown in the competition column)
     expected: int | None = None
     counts: Counter[str] = field(default_factory=Counter)
     indices: set[int] = field(default_factory=set)
@@ -99,6 +100,11 @@ def _describe(cell: Cell, config: dict[str, Any]) -> None:
     cell.lineup = _lineup(config)
     n_agents = _get(config, "env", "n_agents")
     cell.n_agents = n_agents if isinstance(n_agents, int) else None
+    game = _get(config, "game")
+    if isinstance(game, dict) and game.get("name", "items") != "items":
+        cell.game = " ".join([str(game["name"]), *(f"{k}={v}" for k, v in game.items()
+                                                   if k != "name" and isinstance(v, (int, float)))])
+        return
     competition = _get(config, "env", "competition")
     cell.competition = float(competition) if isinstance(competition, (int, float)) else None
 
@@ -163,7 +169,8 @@ def scan_store(store: Path, expected: int | None = None) -> tuple[list[Cell], li
         for d in sorted(store.iterdir())
         if d.is_dir() and ((d / "experiment.json").exists() or (d / "games").is_dir())
     ]
-    cells.sort(key=lambda c: (c.lineup, c.competition if c.competition is not None else -1.0, c.experiment_id))
+    cells.sort(key=lambda c: (c.lineup, c.game or "", c.competition if c.competition is not None else -1.0,
+                              c.experiment_id))
     return cells, problems
 
 
@@ -214,7 +221,7 @@ def render(store: Path, cells: list[Cell], problems: list[str]) -> str:
     header = ("experiment", "lineup", "n", "competition", "expected", "complete", "error",
               "budget", "context", "other", "missing", "spend_usd")
     rows = [
-        (c.experiment_id, c.lineup, _fmt(c.n_agents), _fmt(c.competition, "g"), _fmt(c.expected),
+        (c.experiment_id, c.lineup, _fmt(c.n_agents), c.game or _fmt(c.competition, "g"), _fmt(c.expected),
          str(c.counts["complete"]), str(c.counts["error"]), str(c.counts["budget_exceeded"]),
          str(c.counts["context_limit"]),
          str(c.counts["unreadable"] + c.counts["other"]), _fmt(c.missing), f"{c.spend:.4f}")

@@ -138,6 +138,9 @@
     for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(Number(t.toFixed(10)));
     return out;
   }
+  // ", competition 0.5" for item games; other games have no competition level (their parameters are conditions)
+  const level = (c) => (isNum(c) ? `, competition ${fmt(c, 2)}` : "");
+
   function extent(values, pad = 0.06) {
     const v = values.filter(isNum);
     if (!v.length) return [0, 1];
@@ -332,13 +335,13 @@
           const series = levels.map((c, k) => {
             const rs = rows.filter((r) => r.competition === c);
             return {
-              name: `competition ${fmt(c, 2)}`, color: COLORS[k % COLORS.length],
+              name: isNum(c) ? `competition ${fmt(c, 2)}` : "focal model", color: COLORS[k % COLORS.length],
               ref: metric === "share" ? mean(rs.map((r) => r.nbs_share).filter(isNum)) : null,
               curve: curves.filter((r) => panelOf(r) === panel && r.competition === c && r.outcome === metric)
                 .map((r) => ({ x: r.capability, y: r.fit, lo: r.fit_low, hi: r.fit_high })),
               points: rs.map((r) => ({ x: r.capability, y: r[metric], lo: r[`${metric}_low`], hi: r[`${metric}_high`],
                 filters: filtersOfRow(r),
-                tip: `${r.model} vs ${r.opponent}, competition ${fmt(r.competition, 2)}\n${labels[metric]} ${fmt(r[metric])} [${fmt(r[`${metric}_low`])}, ${fmt(r[`${metric}_high`])}]\n${r.n_games} games` })),
+                tip: `${r.model} vs ${r.opponent}${level(r.competition)}\n${labels[metric]} ${fmt(r[metric])} [${fmt(r[`${metric}_low`])}, ${fmt(r[`${metric}_high`])}]\n${r.n_games} games` })),
             };
           });
           return xyChart({ title: panel || "all games", xLabel: META.capability_label, yLabel: labels[metric], series, refs: metric === "share" });
@@ -412,11 +415,11 @@
               const hit = ls.filter((g) => (col === "no deal" ? g.outcome === "no deal" : String(g.round) === col));
               if (!hit.length) continue;
               cells.set(`${lu}|${col}`, { v: hit.length / ls.length, text: fmt(hit.length / ls.length, 2),
-                tip: `${lu}, competition ${fmt(c, 2)}: ${hit.length} of ${ls.length} games ${col === "no deal" ? "without a deal" : `agreed in round ${col}`}`,
+                tip: `${lu}${level(c)}: ${hit.length} of ${ls.length} games ${col === "no deal" ? "without a deal" : `agreed in round ${col}`}`,
                 filters: col === "no deal" ? { ...base, outcome: "no deal" } : { ...base, round: col } });
             }
           }
-          return heatmap({ title: `competition ${fmt(c, 2)}`, rows: lineups, cols, cells, domain: [0, 1], colLabel: "agreement round" });
+          return heatmap({ title: isNum(c) ? `competition ${fmt(c, 2)}` : "games without a competition level", rows: lineups, cols, cells, domain: [0, 1], colLabel: "agreement round" });
         });
       });
     return el;
@@ -638,7 +641,10 @@
   function renderGame(g, p) {
     const names = p.game.agent_names || p.agents.map((a) => a.name);
     const agent = (seat) => p.agents.find((a) => a.seat === seat) || { name: names[seat], model: "?" };
-    const items = p.game.items || [];
+    // Other games describe themselves (analysis/game_views.py): preference cells, facts, proposal and
+    // pledge texts, the outcome. The item game is drawn from its record here.
+    const view = p.view;
+    const items = view ? view.columns : p.game.items || [];
     const gamma = p.game.gamma;
     // Calls grouped into turns: per (round, phase, seat), a new turn starts at attempt 0.
     const turns = new Map();
@@ -714,25 +720,32 @@
     h("tbody", {}, p.agents.map((a) => h("tr", {}, h("td", { text: a.seat }), h("td", { text: a.name }), h("td", { text: a.model }),
       h("td", {}, a.role, a.seat === p.focal_seat ? h("span", { class: "badge focal", text: "focal" }) : null),
       items.map((_, k) => {
+        if (view) return h("td", { class: "num", text: view.private[a.seat][k] });
         const v = prefs.values[a.seat][k];
         return h("td", { class: "num", text: Array.isArray(v) ? v.map((x, j) => `${names[j]} ${fmt(x, 2)}`).join(", ") : fmt(v) });
-      }))))));
+      }))),
+    view ? view.public.map(([label, cells]) => h("tr", {}, h("td", {}), h("td", {}), h("td", {}), h("td", { text: label }),
+      cells.map((c) => h("td", { class: "num", text: c })))) : null)));
     const cos = prefs.cosine;
+    const facts = view ? view.facts : [
+      ["private values", prefs.kind === "matrix" ? "matrix: value to each agent of an item going to each agent" : "vector: each agent's value of each item (sums to 100)"],
+      ["competition", `${fmt(p.game.competition, 2)} (target cosine; measured ${cos === null || cos === undefined ? "?"
+        : typeof cos === "object" ? Object.entries(cos).map(([pair, c]) => `${pair}: ${fmt(c)}`).join(", ") : fmt(cos)})`],
+      ["rules", `${p.game.max_rounds} rounds, γ = ${gamma}, ${p.game.vote_rule} vote, ${p.game.speaking_order} speaking order, memory ${p.game.memory}`]];
     body.push(h("dl", { class: "facts" },
-      [["private values", prefs.kind === "matrix" ? "matrix: value to each agent of an item going to each agent" : "vector: each agent's value of each item (sums to 100)"],
-        ["competition", `${fmt(p.game.competition, 2)} (target cosine; measured ${cos === null || cos === undefined ? "?"
-          : typeof cos === "object" ? Object.entries(cos).map(([pair, c]) => `${pair}: ${fmt(c)}`).join(", ") : fmt(cos)})`],
+      [...facts,
         ["preference draw", `${p.draw_index} (played once per focal seat when counterbalanced)`],
-        ["rules", `${p.game.max_rounds} rounds, γ = ${gamma}, ${p.game.vote_rule} vote, ${p.game.speaking_order} speaking order, memory ${p.game.memory}`],
         ["calls", p.totals ? `${p.totals.calls} calls, ${p.totals.prompt_tokens} prompt + ${p.totals.completion_tokens} completion tokens, $${fmt(p.totals.cost_usd, 4)}` : ""],
         ["record", h("a", { href: `${META.records[g.exp] || g.exp + "/games"}/${String(g.idx).padStart(5, "0")}.json`, text: `${g.exp}/games/${String(g.idx).padStart(5, "0")}.json` })],
       ].flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)])));
 
-    const known = new Set(["discussion", "thinking", "proposal", "vote", "reflection"]);
-    for (const r of p.rounds) {
+    const known = new Set(["discussion", "thinking", "proposal", "pledge", "vote", "reflection"]);
+    const discount = (round) => (gamma === undefined ? 1 : gamma ** (round - 1));
+    p.rounds.forEach((r, ri) => {
       const order = r.speaking_order || p.agents.map((a) => a.seat);
+      const seen = view ? view.rounds[ri] : null;
       body.push(h("h3", { class: "round", "data-round": r.round }, `Round ${r.round}`,
-        h("span", { class: "model", text: ` · speaking order ${order.map((x) => names[x]).join(", ")} · discount ${fmt(gamma ** (r.round - 1), 3)}` })));
+        h("span", { class: "model", text: ` · speaking order ${order.map((x) => names[x]).join(", ")}${gamma === undefined ? "" : ` · discount ${fmt(discount(r.round), 3)}`}` })));
       if ((r.discussion || []).length) {
         body.push(h("div", { class: "phase", text: "Public discussion" }));
         for (const d of r.discussion) body.push(message(take(r.round, "discussion", d.seat), "public"));
@@ -744,19 +757,19 @@
       const valid = props.filter((x) => x.valid);
       if (props.length) {
         body.push(h("div", { class: "phase", text: "Proposals" }));
-        body.push(h("table", { class: "game proposals" }, h("thead", {}, h("tr", {}, h("th", { text: "#" }), h("th", { text: "by" }), h("th", { text: "allocation" }),
+        body.push(h("table", { class: "game proposals" }, h("thead", {}, h("tr", {}, h("th", { text: "#" }), h("th", { text: "by" }), h("th", { text: view ? "proposal" : "allocation" }),
           names.map((n) => h("th", { text: `worth to ${n}` })), h("th", { text: "result" }))),
-        h("tbody", {}, props.map((x) => {
+        h("tbody", {}, props.map((x, i) => {
           const k = valid.indexOf(x);
           const chosen = k >= 0 && k === r.chosen;
           const result = !x.valid ? "invalid" : chosen ? "accepted · chosen" : (r.accepted || []).includes(k) ? "accepted" : "rejected";
+          const shown = seen ? seen.proposals[i] : null;
           return h("tr", { class: chosen ? "chosen" : !x.valid ? "invalid" : null },
             h("td", { text: k >= 0 ? k + 1 : "—" }), h("td", { text: names[x.seat] }),
-            h("td", { text: x.valid ? (Array.isArray(x.owners) ? allocation(x.owners) : JSON.stringify(x.owners ?? x)) : `invalid: ${x.error || ""}` }),
+            h("td", { text: !x.valid ? `invalid: ${x.error || ""}` : shown ? shown.text : Array.isArray(x.owners) ? allocation(x.owners) : JSON.stringify(x) }),
             names.map((_, s) => {
-              if (!x.valid || !Array.isArray(x.owners)) return h("td", {});
-              const u = utilityOf(p, x.owners, s);
-              return h("td", { class: "num", text: `${fmt(u, 2)} → ${fmt(u * gamma ** (r.round - 1), 2)}` });
+              const u = !x.valid ? null : shown ? shown.worth[s] : Array.isArray(x.owners) ? utilityOf(p, x.owners, s) : null;
+              return u === null ? h("td", {}) : h("td", { class: "num", text: `${fmt(u, 2)} → ${fmt(u * discount(r.round), 2)}` });
             }), h("td", {}, result, chosen ? h("span", { class: "badge chosen", text: "chosen" }) : null));
         }))));
         body.push(props.map((x) => rawReply(take(r.round, "proposal", x.seat), "proposal reply")));
@@ -773,6 +786,15 @@
           }))))));
         body.push(r.votes.map((v) => rawReply(take(r.round, "vote", v.seat), "ballot reply")));
       }
+      // pledges (co-funding): each participant's joint plan, its own row being its pledge, then the totals
+      if ((r.pledges || []).length) {
+        body.push(h("div", { class: "phase", text: "Pledges" }));
+        body.push(h("table", { class: "game pledges" }, h("thead", {}, h("tr", {}, h("th", { text: "by" }), h("th", { text: "joint funding plan (its own row is its pledge)" }))),
+          h("tbody", {}, r.pledges.map((x, i) => h("tr", { class: x.valid ? null : "invalid" }, h("td", { text: names[x.seat] }),
+            h("td", { text: seen ? seen.pledges[i].text : JSON.stringify(x) }))))));
+        if (seen) body.push(h("p", { class: "totals", text: seen.totals }));
+        body.push(r.pledges.map((x) => rawReply(take(r.round, "pledge", x.seat), "pledge reply")));
+      }
       const reflection = order.map((seat) => take(r.round, "reflection", seat)).filter(Boolean);
       if (reflection.length) body.push(h("div", { class: "phase", text: "Private reflection" }), reflection.map((t) => message(t, "private", "reflection")));
       // phases this viewer does not know (other games): shown as they are, nothing hidden
@@ -781,7 +803,7 @@
         body.push(h("div", { class: "phase", text: ph }));
         for (const seat of order) for (let t; (t = take(r.round, ph, seat));) body.push(message(t, "public", ph));
       }
-    }
+    });
     // outcome
     const o = p.outcome;
     if (p.status !== "complete" || !o) {
@@ -789,13 +811,18 @@
         p.error ? h("pre", { text: `${p.error.type}: ${p.error.message}` }) : null));
     } else {
       const total = (o.discounted_utility || []).reduce((a, b) => a + b, 0);
+      const ending = view ? view.outcome : null;
+      const dealt = ending ? ending.label : "items";
+      const share = (s) => (ending ? ending.share && ending.share[s] : o.agreement && total > 0 ? o.discounted_utility[s] / total : null);
       body.push(h("div", { class: `outcome-box${o.agreement ? "" : " none"}`, id: "outcome" },
-        h("b", { text: o.agreement ? `Agreement in round ${o.round} on the proposal by ${names[o.proposer_seat]}` : `No agreement in ${p.rounds.length} rounds: everyone gets 0` }),
-        h("table", { class: "game" }, h("thead", {}, h("tr", {}, ["agent", "model", "items", "raw utility", `discounted (×${fmt(gamma ** ((o.round || 1) - 1), 3)})`, "share"].map((x) => h("th", { text: x })))),
+        h("b", { text: ending ? ending.title : o.agreement ? `Agreement in round ${o.round} on the proposal by ${names[o.proposer_seat]}` : `No agreement in ${p.rounds.length} rounds: everyone gets 0` }),
+        h("table", { class: "game" }, h("thead", {}, h("tr", {}, ["agent", "model", dealt, "raw utility", `discounted (×${fmt(discount(o.round || 1), 3)})`, "share"]
+          .map((x) => h("th", { text: x })))),
           h("tbody", {}, names.map((n, s) => h("tr", {}, h("td", {}, n, s === p.focal_seat ? h("span", { class: "badge focal", text: "focal" }) : null),
-            h("td", { text: agent(s).model }), h("td", { text: o.owners ? items.filter((_, k) => o.owners[k] === s).join(", ") : "—" }),
+            h("td", { text: agent(s).model }),
+            h("td", { text: ending ? ending.cells[s] : o.owners ? items.filter((_, k) => o.owners[k] === s).join(", ") : "—" }),
             h("td", { class: "num", text: fmt(o.raw_utility[s], 2) }), h("td", { class: "num", text: fmt(o.discounted_utility[s], 2) }),
-            h("td", { class: "num", text: o.agreement && total > 0 ? fmt(o.discounted_utility[s] / total) : "" })))))));
+            h("td", { class: "num", text: share(s) === null || share(s) === undefined ? "" : fmt(share(s)) })))))));
     }
     return body;
   }
@@ -811,7 +838,7 @@
     const list = filtered();
     const here = list.findIndex((x) => x.key === key);
     const step = (d) => { const next = list[here + d]; if (next) location.hash = hashOf(state.filters, next.key); };
-    const bar = h("div", { class: "bar" }, h("h2", { text: `Game ${g.idx} · ${g.model} vs ${g.opponent} · competition ${fmt(g.competition, 2)} · ${g.outcome}` }),
+    const bar = h("div", { class: "bar" }, h("h2", { text: `Game ${g.idx} · ${g.model} vs ${g.opponent}${level(g.competition).replace(",", " ·")} · ${g.outcome}` }),
       h("button", { id: "prev-game", text: "‹", title: "previous game (←)", disabled: here <= 0 || null, onclick: () => step(-1) }),
       h("button", { id: "next-game", text: "›", title: "next game (→)", disabled: here < 0 || here >= list.length - 1 || null, onclick: () => step(1) }),
       h("button", { id: "close-game", text: "close", title: "close (Esc)", onclick: () => { location.hash = hashOf(state.filters); } }));

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bargain.game import InvalidAllocation, parse_allocation
+from bargain.game.cofunding import InvalidPlan, parse_plan
+from bargain.game.treaty import InvalidTerms, parse_terms
 
 
 class ParseError(ValueError):
@@ -88,6 +90,33 @@ def parse_proposal(reply: str, agent_names: Sequence[str], item_names: Sequence[
         try:
             return parse_allocation(allocation, agent_names, item_names)
         except InvalidAllocation as exc:
+            last_error = str(exc)
+    raise ParseError(last_error)
+
+
+def parse_treaty(reply: str, issue_names: Sequence[str]) -> tuple[int, ...]:
+    """The treaty in a reply, as one setting per issue; raises ParseError naming the problem."""
+    return _first_valid(reply, "treaty", lambda obj: parse_terms(obj, issue_names), InvalidTerms,
+                        '{"treaty": {"<issue name>": <setting from 0 to 100>, ...}}')
+
+
+def parse_funding_plan(reply: str, agent_names: Sequence[str], project_names: Sequence[str],
+                       budgets: Sequence[float]) -> tuple[tuple[float, ...], ...]:
+    """The joint funding plan in a reply, one row of amounts per participant; raises ParseError naming the problem."""
+    return _first_valid(reply, "plan", lambda obj: parse_plan(obj, agent_names, project_names, budgets), InvalidPlan,
+                        '{"plan": {"<participant name>": {"<project name>": <amount>, ...}, ...}}')
+
+
+def _first_valid(reply: str, key: str, parse, invalid: type[ValueError], form: str) -> Any:
+    """The first JSON object in a reply that ``parse`` accepts (under ``key``, or bare)."""
+    objects = json_objects(reply)
+    if not objects:
+        raise ParseError(f"no JSON object found; reply with {form}")
+    last_error = ""
+    for obj in objects:
+        try:
+            return parse(obj[key] if key in obj else obj)
+        except invalid as exc:
             last_error = str(exc)
     raise ParseError(last_error)
 

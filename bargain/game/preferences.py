@@ -51,6 +51,7 @@ gains at rate ``cooperation``), ``base`` being a vector draw as above.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,10 +103,7 @@ class Preferences:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"preferences.kind={self.kind!r} must be one of {', '.join(KINDS)}")
-        for name in ("values", "base"):
-            array = np.array(getattr(self, name))  # a private copy, so freezing it affects no caller
-            array.flags.writeable = False
-            object.__setattr__(self, name, array)
+        freeze(self, "values", "base")
         n, m = self.base.shape
         expected = (n, m) if self.kind == "vector" else (n, m, n)
         if self.values.shape != expected:
@@ -130,9 +128,21 @@ class Preferences:
 
     def cosines(self) -> dict[str, float]:
         """Pairwise cosine similarity of the base vectors, keyed "i-j" for i < j."""
-        cos = _cosine_matrix(self.base)
-        n = self.n_agents
-        return {f"{i}-{j}": float(cos[i, j]) for i in range(n) for j in range(i + 1, n)}
+        return pairwise_cosines(self.base)
+
+
+def freeze(obj: Any, *names: str) -> None:
+    """Replace array attributes of a frozen dataclass by read-only private copies (callers' arrays stay writable)."""
+    for name in names:
+        array = np.array(getattr(obj, name))
+        array.flags.writeable = False
+        object.__setattr__(obj, name, array)
+
+
+def pairwise_cosines(v: np.ndarray) -> dict[str, float]:
+    """Cosine similarity of every pair of rows, keyed "i-j" for i < j."""
+    cos = _cosine_matrix(v)
+    return {f"{i}-{j}": float(cos[i, j]) for i in range(len(v)) for j in range(i + 1, len(v))}
 
 
 def generate_preferences(
@@ -176,7 +186,7 @@ def generate_preferences(
     if kind == "vector" and cooperation != 0.0:
         raise ValueError(f"preferences.cooperation={cooperation} is only used with preferences.kind='matrix'")
 
-    base = _draw_vectors(rng, n_agents, n_items, c)
+    base = draw_vectors(rng, n_agents, n_items, c)
     if kind == "vector":
         return Preferences("vector", base, base, c, 0.0)
     values = np.repeat(cooperation * base.T[None, :, :].astype(float), n_agents, axis=0)  # [i, k, j]
@@ -196,7 +206,7 @@ def _max_error(v: np.ndarray, c: float) -> float:
     return float(err.max())
 
 
-def _draw_vectors(rng: np.random.Generator, n: int, m: int, c: float) -> np.ndarray:
+def draw_vectors(rng: np.random.Generator, n: int, m: int, c: float) -> np.ndarray:
     """Integer (n, m) vectors summing to TOTAL with every pairwise cosine close to c."""
     if c == 1.0:
         return np.tile(_round_rows(rng.dirichlet(np.ones(m))[None, :]), (n, 1))

@@ -2,17 +2,20 @@
 natural-language + JSON format real models must. Served to LiteLLM by :mod:`bargain.backend`.
 
 Models: ``sim/weak``, ``sim/base``, ``sim/strong`` (a skill ladder) and the reference strategies
-``sim/boulware``, ``sim/conceder``, ``sim/greedy``, ``sim/fair``, ``sim/random``. Other packages may
-register further offline models with :func:`register` (the analysis registers its rules judge as
-``sim/judge``), so they too take exactly the call path of real models.
+``sim/boulware``, ``sim/conceder``, ``sim/greedy``, ``sim/fair``, ``sim/random``. Each plays every
+game: the system prompt says which one it is in. Other packages may register further offline
+models with :func:`register` (the analysis registers its rules judge as ``sim/judge``), so they too
+take exactly the call path of real models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
+from bargain.sim import cofunding, strategies, treaty
 from bargain.sim.strategies import STRATEGIES
-from bargain.sim.strategies import respond as _negotiate
 
 __all__ = ["STRATEGIES", "register", "respond"]
 
@@ -27,7 +30,14 @@ def register(name: str, reply: Callable[[list[dict]], str]) -> None:
 
 
 def respond(model: str, messages: list[dict], seed: int | None = None, temperature: float = 0.0) -> str:
-    """The reply of offline model ``sim/<model>`` to a conversation."""
+    """The reply of offline model ``sim/<model>`` to a conversation of any game."""
     if model in _REGISTERED:
         return _REGISTERED[model](messages)
-    return _negotiate(model, messages, seed=seed, temperature=temperature)
+    if model not in STRATEGIES:
+        raise ValueError(f"unknown offline model sim/{model}; choose one of: {', '.join(f'sim/{s}' for s in STRATEGIES)}")
+    system = messages[0]["content"]
+    if "delegations negotiating a treaty" in system:
+        return treaty.respond(model, messages, np.random.default_rng(seed), temperature)
+    if "participants deciding together which of" in system:
+        return cofunding.respond(model, messages, np.random.default_rng(seed), temperature)
+    return strategies.respond(model, messages, seed=seed, temperature=temperature)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-_HEADER = re.compile(r"## Round (\d+)/(\d+) · (public discussion|private thinking|proposal|private vote|private reflection)")
+_HEADER = re.compile(r"## Round (\d+)/(\d+) · (public discussion|private thinking|proposal|pledge|private vote|private reflection)")
 _PROPOSAL = re.compile(r"Proposal (\d+) by (\S+): (\{.*?\}) \(worth")
 _SAYS = re.compile(r"\[Round (\d+)\] (\S+) says: (.*)")
 _VOTES = re.compile(r"Proposal (\d+) by (\S+): ((?:\S+ (?:accept|reject|invalid)(?:, )?)+)\.")
@@ -20,40 +21,47 @@ PHASES = {
     "public discussion": "discussion",
     "private thinking": "thinking",
     "proposal": "proposal",
+    "pledge": "pledge",
     "private vote": "vote",
     "private reflection": "reflection",
 }
 
 
-@dataclass
-class Situation:
-    """What one negotiator knows: rules, its valuations, and the public history so far."""
+@dataclass(kw_only=True)
+class History:
+    """What any negotiator knows besides its game's rules and private values: the public history so far."""
 
     me: int
     agents: list[str]
-    items: list[str]
     max_rounds: int
-    gamma: float
-    values: np.ndarray  # (m, n): points this agent gets when item k goes to agent j
     round: int = 1
     phase: str = "discussion"
-    proposals: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)  # (round, proposer, owners)
-    votes: list[tuple[int, tuple[int, ...], int, bool]] = field(default_factory=list)  # (round, owners, voter, accept)
+    proposals: list[tuple[int, int, tuple]] = field(default_factory=list)  # (round, proposer, proposal)
+    votes: list[tuple[int, tuple, int, bool]] = field(default_factory=list)  # (round, proposal, voter, accept)
     messages: list[tuple[int, int, str]] = field(default_factory=list)  # (round, speaker, text)
-    current: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)  # proposals in this vote prompt
+    current: list[tuple[int, tuple]] = field(default_factory=list)  # proposals in this vote prompt
 
     @property
     def n(self) -> int:
         return len(self.agents)
 
     @property
-    def m(self) -> int:
-        return len(self.items)
-
-    @property
     def progress(self) -> float:
         """0 in the first round, 1 in the last."""
         return (self.round - 1) / max(self.max_rounds - 1, 1)
+
+
+@dataclass(kw_only=True)
+class Situation(History):
+    """What one item-game negotiator knows: rules, its valuations, and the public history so far."""
+
+    items: list[str]
+    gamma: float
+    values: np.ndarray  # (m, n): points this agent gets when item k goes to agent j
+
+    @property
+    def m(self) -> int:
+        return len(self.items)
 
 
 def _owners(allocation: dict, agents: list[str], items: list[str]) -> tuple[int, ...]:
@@ -81,7 +89,16 @@ def read(messages: list[dict]) -> Situation:
         else:
             values[k, me] = raw[item]
     sit = Situation(me=me, agents=agents, items=items, max_rounds=max_rounds, gamma=gamma, values=values)
+    read_history(sit, messages, lambda proposal: _owners(proposal, agents, items))
+    return sit
 
+
+def read_history(sit: History, messages: list[dict], decode: Callable[[dict], tuple]) -> list[str]:
+    """Fill in the round, phase, public messages, proposals and votes; returns the instructions received.
+
+    ``decode`` turns a proposal's JSON, as shown in a vote prompt, into the game's proposal tuple.
+    """
+    agents = sit.agents
     prompts = [m["content"] for m in messages[1:] if m["role"] == "user"]
     for text in prompts:
         header = _HEADER.search(text)
@@ -93,8 +110,7 @@ def read(messages: list[dict]) -> Situation:
                 sit.messages.append((int(said.group(1)), agents.index(said.group(2)), said.group(3)))
             proposal = _PROPOSAL.match(line)
             if proposal:
-                owners = _owners(json.loads(proposal.group(3)), agents, items)
-                sit.proposals.append((sit.round, agents.index(proposal.group(2)), owners))
+                sit.proposals.append((sit.round, agents.index(proposal.group(2)), decode(json.loads(proposal.group(3)))))
         if "[Round" in text and "Votes:" in text:
             voted_round = int(re.search(r"\[Round (\d+)\] Votes:", text).group(1))
             listed = [p for p in sit.proposals if p[0] == voted_round]
@@ -108,8 +124,8 @@ def read(messages: list[dict]) -> Situation:
                         sit.votes.append((voted_round, owners, agents.index(voter), verdict == "accept"))
     if sit.phase == "vote":
         vote_prompt = next(t for t in reversed(prompts) if _HEADER.search(t))
-        sit.current = [(agents.index(b), _owners(json.loads(j), agents, items)) for _n, b, j in _PROPOSAL.findall(vote_prompt)]
-    return sit
+        sit.current = [(agents.index(b), decode(json.loads(j))) for _n, b, j in _PROPOSAL.findall(vote_prompt)]
+    return prompts
 
 
 def mentioned_items(text: str, items: list[str]) -> list[int]:

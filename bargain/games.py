@@ -1,0 +1,249 @@
+"""The games a job can play (``game=items|treaty|cofunding``), each binding its pure rules, preference
+generator, prompts and protocol for the runner, which treats them all alike.
+
+A game draws one preference sample per draw, writes the per-game prompt for every seat, plays, and
+says what goes into its records and into the experiment identity. The item game's identity is the
+one it always had (``env`` and ``preferences``); another game's identity holds its ``game`` block and
+the ``env`` settings it uses, so the same command always resumes the same experiment.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bargain import negotiation, pledging
+from bargain.game import generate_preferences
+from bargain.game.cofunding import CofundingPreferences, cost_range, generate_cofunding
+from bargain.game.treaty import TreatyPreferences, generate_treaty
+from bargain.prompts import render
+
+DEFAULT_ISSUES = ("Tariff rate", "Emission cuts", "Arms reduction", "Data sharing", "Fishing quota", "Aid budget",
+                  "Refugee quota", "Patent term", "Visa access", "Tax floor", "Mining moratorium", "Debt relief")
+DEFAULT_PROJECTS = ("Bike lane", "Playground", "Library", "Pool lift", "Bus shelters", "Night lights", "Water fountains",
+                    "Dog park", "Community garden", "Wi-Fi hubs", "Rain gardens", "Senior center")
+# env settings of the item game that no other game reads; they are left out of those games' identity.
+_ITEM_ONLY = ("n_items", "competition", "item_names")
+_VOTING = ("gamma", "vote_rule", "vote_threshold", "reveal_votes")
+
+
+def names(custom: list[str] | None, defaults: tuple[str, ...], prefix: str, count: int) -> list[str]:
+    """Custom names, else the defaults, then ``<prefix>_<k>`` beyond them."""
+    if custom:
+        return list(custom)
+    return [defaults[k] if k < len(defaults) else f"{prefix}_{k + 1}" for k in range(count)]
+
+
+def _fields(table_type: type, env: dict[str, Any]) -> dict[str, Any]:
+    """The env settings a table type takes (every dataclass field env has)."""
+    return {k: env[k] for k in table_type.__dataclass_fields__ if k in env}
+
+
+class Game:
+    """One game kind: what the runner needs to draw, prompt, play and record it."""
+
+    name: ClassVar[str]
+    prompts: ClassVar[str | None] = None  # folder of the game's own prompt templates
+    unused_env: ClassVar[tuple[str, ...]] = ()  # env settings the game does not read
+
+    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
+        self.cfg, self.env, self.params = cfg, cfg["env"], cfg.get("game") or {}
+        self.agents = agents
+
+    phases: ClassVar[tuple[str, ...]] = ("discussion", "thinking", "proposal", "vote", "reflection")
+
+    @classmethod
+    def identity(cls, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The outcome-relevant config of this game, for the experiment identity."""
+        return {"game": cfg["game"], "env": cls._env(cfg, cls.unused_env)}
+
+    @classmethod
+    def _env(cls, cfg: dict[str, Any], unused: tuple[str, ...] = ()) -> dict[str, Any]:
+        """env without the settings the game does not read, and reply caps only for its phases."""
+        env = {k: v for k, v in cfg["env"].items() if k not in unused}
+        if "max_tokens" in env:
+            env["max_tokens"] = {k: v for k, v in env["max_tokens"].items() if k in cls.phases}
+        return env
+
+    def round_prompts(self, prefs: Any, r: int) -> list[tuple[str, str, str]]:
+        """Round r's instructions after the discussion, each with the public events shown with it
+        (others' discussion messages aside): (phase, instruction, events). For cost estimates."""
+        table, env, head = self.table, self.env, {"round": r, "max_rounds": self.env["max_rounds"]}
+        example = [(seat, self.example_proposal()) for seat in range(len(self.agents))]
+        turns = [("thinking", render("thinking", **head), "")] if env["thinking"] else []
+        turns += [("proposal", table.proposal_instruction(head), ""),
+                  ("vote", negotiation.vote_instruction(table, prefs, 0, r, example), "")]
+        if env["reflection"] and r < env["max_rounds"]:
+            shown = "accept, " * len(self.agents) ** 2 if env["reveal_votes"] else ""
+            turns.append(("reflection", render("reflection", **head), shown))
+        return turns
+
+    def record_game(self, prefs: Any) -> dict[str, Any]:
+        """The record's ``game`` block: protocol settings, names and the game's parameters."""
+        protocol = ("n_agents", "max_rounds", "gamma", "vote_rule", "vote_threshold", "speaking_order", "memory")
+        return {"name": self.name, **{k: self.env[k] for k in protocol if k not in self.unused_env},
+                "agent_names": self.agents, "parameters": {k: v for k, v in self.params.items() if k != "name"}}
+
+
+class ItemGame(Game):
+    """Items divided by proposals and votes (DESIGN.md §4): env.n_items, env.competition, preferences=vector|matrix."""
+
+    name = "items"
+    _FIELDS = ("n_items", "n_agents", "max_rounds", "gamma", "competition", "vote_rule", "vote_threshold",
+               "speaking_order", "memory")
+
+    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
+        super().__init__(cfg, agents)
+        items = negotiation.item_names(self.env["n_items"], self.env["item_names"])
+        self.table = negotiation.Table(items=items, agents=agents, **_fields(negotiation.VoteTable, self.env))
+
+    @classmethod
+    def identity(cls, cfg: dict[str, Any]) -> dict[str, Any]:
+        return {"env": cls._env(cfg), "preferences": cfg["preferences"]}
+
+    def example_proposal(self) -> tuple[int, ...]:
+        return (0,) * len(self.table.items)
+
+    def draw(self, rng: np.random.Generator):
+        return generate_preferences(rng, self.env["n_agents"], self.env["n_items"], self.env["competition"],
+                                    kind=self.cfg["preferences"]["kind"], cooperation=self.cfg["preferences"]["cooperation"])
+
+    def record_game(self, prefs) -> dict[str, Any]:
+        return {"name": self.name, **{k: self.env[k] for k in self._FIELDS}, "items": self.table.items,
+                "agent_names": self.agents, "preference_kind": prefs.kind, "cooperation": prefs.cooperation}
+
+    @staticmethod
+    def record_preferences(prefs) -> dict[str, Any]:
+        return {"kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(), "cosine": prefs.cosines()}
+
+    async def play(self, prefs, agents, rng: np.random.Generator) -> dict[str, Any]:
+        return await negotiation.play(self.table, prefs, agents, rng)
+
+    @staticmethod
+    def summary(record: dict[str, Any]) -> list[str]:
+        """Lines for the command-line summary: private values and the deal."""
+        game, prefs, outcome = record["game"], record["preferences"], record["outcome"]
+        lines = [f"  {agent['name']} values {dict(zip(game['items'], values))}"
+                 for agent, values in zip(record["agents"], prefs["base"])]
+        lines.append(f"  cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}")
+        if outcome["agreement"]:
+            shares = {name: [game["items"][k] for k, o in enumerate(outcome["owners"]) if o == seat]
+                      for seat, name in enumerate(game["agent_names"])}
+            lines.append(f"  agreement in round {outcome['round']}: {shares}")
+        else:
+            lines.append(f"  no agreement after {game['max_rounds']} rounds: everyone gets 0")
+        return lines
+
+
+class TreatyGame(Game):
+    """A treaty over game.n_issues issues, by proposals and votes: game.rho and game.theta."""
+
+    name = "treaty"
+    prompts = "treaty"
+    unused_env = _ITEM_ONLY
+
+    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
+        super().__init__(cfg, agents)
+        issues = names(self.params["issue_names"], DEFAULT_ISSUES, "Issue", self.params["n_issues"])
+        self.table = negotiation.TreatyTable(issues=issues, agents=agents, **_fields(negotiation.VoteTable, self.env))
+
+    def example_proposal(self) -> tuple[int, ...]:
+        return (50,) * len(self.table.issues)
+
+    def draw(self, rng: np.random.Generator) -> TreatyPreferences:
+        p = self.params
+        return generate_treaty(rng, self.env["n_agents"], p["n_issues"], p["rho"], p["theta"])
+
+    def record_game(self, prefs: TreatyPreferences) -> dict[str, Any]:
+        return {**super().record_game(prefs), "issues": self.table.issues}
+
+    @staticmethod
+    def record_preferences(prefs: TreatyPreferences) -> dict[str, Any]:
+        return {"kind": prefs.kind, "positions": prefs.positions.tolist(), "weights": prefs.weights.tolist(),
+                "cosine": prefs.cosines(), "correlation": prefs.correlations()}
+
+    async def play(self, prefs: TreatyPreferences, agents, rng: np.random.Generator) -> dict[str, Any]:
+        return await negotiation.play(self.table, prefs, agents, rng)
+
+    @staticmethod
+    def summary(record: dict[str, Any]) -> list[str]:
+        """Lines for the command-line summary: private ideals and weights, and the treaty."""
+        game, prefs, outcome = record["game"], record["preferences"], record["outcome"]
+        lines = [f"  {agent['name']} ideals {dict(zip(game['issues'], ideals))} weights {dict(zip(game['issues'], weights))}"
+                 for agent, ideals, weights in zip(record["agents"], prefs["positions"], prefs["weights"])]
+        lines.append(f"  weight cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}; ideal "
+                     f"correlation {', '.join(f'{k}: {v:.2f}' if v is not None else f'{k}: -' for k, v in prefs['correlation'].items())}")
+        if outcome["agreement"]:
+            lines.append(f"  treaty in round {outcome['round']}: {dict(zip(game['issues'], outcome['terms']))}")
+        else:
+            lines.append(f"  no treaty after {game['max_rounds']} rounds: everyone gets 0")
+        return lines
+
+
+class CofundingGame(Game):
+    """Projects funded by pooled pledges (talk–pledge–revise): game.alpha and game.sigma."""
+
+    name = "cofunding"
+    prompts = "cofunding"
+    unused_env = _ITEM_ONLY + _VOTING
+    phases = ("discussion", "thinking", "pledge", "reflection")
+
+    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
+        super().__init__(cfg, agents)
+        projects = names(self.params["project_names"], DEFAULT_PROJECTS, "Project", self.params["n_projects"])
+        self.table = pledging.FundingTable(projects=projects, agents=agents, **_fields(pledging.FundingTable, self.env))
+
+    def round_prompts(self, prefs: CofundingPreferences, r: int) -> list[tuple[str, str, str]]:
+        table, env, head = self.table, self.env, {"round": r, "max_rounds": self.env["max_rounds"]}
+        nothing = np.zeros(len(table.projects))
+        turns = [("thinking", render("cofunding/thinking", **head), "")] if env["thinking"] else []
+        turns.append(("pledge", table.pledge_instruction(prefs, head, nothing, None if r == 1 else nothing), ""))
+        if env["reflection"] and r < env["max_rounds"]:
+            turns.append(("reflection", render("cofunding/reflection", **head), table.feedback(prefs, r, nothing, False)))
+        return turns
+
+    def cost_range(self) -> tuple[int, int]:
+        """game.c_min and game.c_max, each defaulting to the calibrated range for this n and M."""
+        return cost_range(self.env["n_agents"], self.params["n_projects"], self.params["c_min"], self.params["c_max"])
+
+    def draw(self, rng: np.random.Generator) -> CofundingPreferences:
+        p = self.params
+        return generate_cofunding(rng, self.env["n_agents"], p["n_projects"], p["alpha"], p["sigma"], *self.cost_range())
+
+    def record_game(self, prefs: CofundingPreferences) -> dict[str, Any]:
+        game = super().record_game(prefs)
+        game["parameters"].update(zip(("c_min", "c_max"), self.cost_range()))
+        return {**game, "projects": self.table.projects}
+
+    @staticmethod
+    def record_preferences(prefs: CofundingPreferences) -> dict[str, Any]:
+        return {"kind": prefs.kind, "values": prefs.values.tolist(), "costs": prefs.costs.tolist(),
+                "budgets": prefs.budgets.tolist(), "cosine": prefs.cosines(), "scarcity": prefs.scarcity()}
+
+    async def play(self, prefs: CofundingPreferences, agents, rng: np.random.Generator) -> dict[str, Any]:
+        return await pledging.play(self.table, prefs, agents, rng)
+
+    @staticmethod
+    def summary(record: dict[str, Any]) -> list[str]:
+        """Lines for the command-line summary: costs, budgets, values, and what got funded by whom."""
+        game, prefs, outcome = record["game"], record["preferences"], record["outcome"]
+        projects = game["projects"]
+        lines = [f"  costs {dict(zip(projects, prefs['costs']))}; budgets "
+                 f"{dict(zip(game['agent_names'], prefs['budgets']))} (scarcity {prefs['scarcity']:.4f})"]
+        lines += [f"  {agent['name']} values {dict(zip(projects, values))}"
+                  for agent, values in zip(record["agents"], prefs["values"])]
+        lines.append(f"  cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}")
+        ending = "every plan agreed" if outcome["agreement"] else "the plans still differed"
+        lines.append(f"  after round {outcome['round']} ({ending}) funded: {[projects[j] for j in outcome['funded']]}")
+        for name, row in zip(game["agent_names"], outcome["contributions"]):
+            lines.append(f"  {name} pledged {({p: round(x, 2) for p, x in zip(projects, row) if x > 0})}")
+        return lines
+
+
+GAMES: dict[str, type[Game]] = {game.name: game for game in (ItemGame, TreatyGame, CofundingGame)}
+
+
+def game_type(cfg: dict[str, Any]) -> type[Game]:
+    """The game a config plays (``game.name``; the item game when the config predates games)."""
+    return GAMES[(cfg.get("game") or {}).get("name", "items")]
