@@ -274,3 +274,15 @@ def test_report_shows_every_game(mixed, tmp_path):
                 totals = browser.eval("[...document.querySelectorAll('#transcript p.totals')].map(e => e.textContent)")
                 assert len(totals) == len(record["rounds"]) and all(t.startswith("Totals: ") for t in totals)
         assert browser.errors == [] and browser.requests == []
+
+
+def test_dry_run_estimates_every_game_from_its_own_prompts(make_cfg):
+    from bargain.estimate import upper_bound
+
+    bounds = {game: upper_bound(_plain(make_cfg(f"game={game}", "model=claude-sonnet-4-6")), "model")
+              for game in ("items", "treaty", "cofunding")}
+    assert all(prompt > 0 and completion > 0 for prompt, completion in bounds.values())
+    assert bounds["cofunding"][1] < bounds["treaty"][1]  # no votes: fewer replies
+    capped = upper_bound(_plain(make_cfg("game=cofunding", "model=claude-sonnet-4-6", "env.max_tokens.pledge=100")),
+                         "model")
+    assert capped[1] < bounds["cofunding"][1]  # pledges have their own reply cap
