@@ -14,10 +14,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from analysis.behaviour.gaslighting import check_game
+from analysis.behaviour.messages import public_messages
 from analysis.browser import Chromium, find_chromium
 from analysis.game_metrics import treaty_preferences
 from analysis.html_report import write_report
-from analysis.load import frames
+from analysis.load import frames, iter_records
 from analysis.report import analyze
 from bargain.config import ConfigError, register, validate
 from bargain.game.treaty import utilities as utilities_of
@@ -240,6 +242,21 @@ def test_analysis_status_and_summary_cover_every_game(mixed, tmp_path):
     table = render(store, cells, problems)
     assert "treaty n_issues=5 rho=-0.5 theta=0.5" in table and "cofunding n_projects=5 alpha=0.8 sigma=0.5" in table
 
+
+def test_behaviour_reads_the_private_values_of_every_game(mixed):
+    """The truthfulness ledger checks claims against each game's own private values."""
+    store, _summaries = mixed
+    seen = set()
+    for record in iter_records(store):
+        game, prefs = record["game"], record["preferences"]
+        for msg in public_messages(record):
+            if "issues" in game:
+                assert msg.items == tuple(game["issues"]) and msg.values == tuple(prefs["weights"][msg.seat])
+            elif "projects" in game:
+                assert msg.items == tuple(game["projects"]) and msg.values == tuple(prefs["values"][msg.seat])
+            seen.add(game["name"])
+        check_game(record)  # statements about treaty terms or pledges are not allocations: no error, no false flag
+    assert seen == {"items", "treaty", "cofunding"}
 
 @pytest.mark.slow
 def test_report_shows_every_game(mixed, tmp_path):

@@ -10,8 +10,8 @@ class Message:
     """One public discussion message and its context.
 
     ``turn`` is the message's position in its round's discussion, so (round, turn) orders the
-    messages of a game; ``values`` are the speaker's own private values of each item (the value of
-    receiving it, for matrix preferences); ``attempt`` is that of the call whose reply it is (> 0
+    messages of a game; ``items`` are the goods its private values are about (items, treaty issues or
+    co-funding projects) and ``values`` the speaker's own private value of each (see :func:`own_values`); ``attempt`` is that of the call whose reply it is (> 0
     after re-asks), which with round, phase and seat names the call in the record.
     """
 
@@ -41,10 +41,19 @@ class Message:
         return (self.round, self.turn) < (other.round, other.turn)
 
 
+def goods(record: dict) -> tuple[str, ...]:
+    """What the game's private values are about: its items, treaty issues or co-funding projects."""
+    game = record["game"]
+    return tuple(game.get("items") or game.get("issues") or game.get("projects"))
+
+
 def own_values(record: dict, seat: int) -> tuple[float, ...]:
-    """A seat's private value of receiving each item."""
-    values = record["preferences"]["values"][seat]
-    if record["preferences"]["kind"] == "matrix":
+    """A seat's private value of each good: receiving an item, an issue's weight, a funded project."""
+    prefs = record["preferences"]
+    if prefs["kind"] == "treaty":
+        return tuple(float(w) for w in prefs["weights"][seat])
+    values = prefs["values"][seat]
+    if prefs["kind"] == "matrix":
         return tuple(float(row[seat]) for row in values)
     return tuple(float(v) for v in values)
 
@@ -65,7 +74,7 @@ def _final_attempts(record: dict) -> dict[tuple[int, int], list[int]]:
 def public_messages(record: dict) -> list[Message]:
     """Every public discussion message of a game, in the order it was said."""
     game = record["game"]
-    agents, items = tuple(game["agent_names"]), tuple(game["items"])
+    agents, items = tuple(game["agent_names"]), goods(record)
     values = [own_values(record, s) for s in range(len(agents))]
     attempts = _final_attempts(record)
     out = []
