@@ -23,6 +23,7 @@ from bargain.game.cofunding import cost_range
 from bargain.game.treaty import min_rho
 
 from bargain import roster
+from bargain.game.rules import vote_threshold
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class EnvConfig:
     reflection: bool = True
     reveal_votes: bool = True
     vote_rule: VoteRule = VoteRule.unanimity
-    vote_threshold: float = 2 / 3  # fraction of agents, used by the supermajority rule
+    vote_threshold: str = "2/3"  # exact fraction of agents (p/q), used by the supermajority rule
     speaking_order: SpeakingOrder = SpeakingOrder.fixed
     memory: Memory = Memory.full
     max_reasks: int = 2
@@ -319,7 +320,10 @@ def validate(cfg: Any) -> None:
     _check(env.max_rounds >= 1, f"env.max_rounds={env.max_rounds} must be >= 1")
     _check(env.discussion_turns >= 1, f"env.discussion_turns={env.discussion_turns} must be >= 1")
     _check(env.max_reasks >= 0, f"env.max_reasks={env.max_reasks} must be >= 0")
-    _check(0.5 < env.vote_threshold <= 1.0, f"env.vote_threshold={env.vote_threshold} must be in (0.5, 1]")
+    try:
+        vote_threshold(env.vote_threshold)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     _check_names(env.item_names, env.n_items, "env.item_names", "env.n_items")
     _validate_game(cfg)
     pref = cfg.preferences

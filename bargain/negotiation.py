@@ -22,6 +22,7 @@ from bargain.game import (
     accepted_proposals,
     choose_proposal,
     discounted,
+    rule_text,
     speaking_order,
     utilities,
 )
@@ -61,7 +62,7 @@ class VoteTable:
     max_rounds: int
     gamma: float
     vote_rule: str
-    vote_threshold: float
+    vote_threshold: str  # an exact fraction such as "2/3"
     speaking_order: str
     discussion: bool
     discussion_turns: int
@@ -76,18 +77,13 @@ class VoteTable:
         n = len(self.agents)
         phases = [p for p, on in (("public discussion", self.discussion), ("private thinking", self.thinking)) if on]
         phases += ["proposals", "private votes"] + (["private reflection"] if self.reflection else [])
-        rule = {
-            "unanimity": "every agent accepts it",
-            "supermajority": f"at least {int(np.ceil(self.vote_threshold * n - 1e-9))} of the {n} agents accept it",
-            "majority": f"more than half of the {n} agents accept it",
-        }[self.vote_rule]
         return {
             "name": self.agents[seat],
             "n_agents": n,
             "agent_list": ", ".join(self.agents),
             "max_rounds": self.max_rounds,
             "phase_list": ", ".join(phases),
-            "vote_rule_text": rule,
+            "vote_rule_text": rule_text(self.vote_rule, n, self.vote_threshold),
             "gamma": self.gamma,
             "round2_pct": round(100 * self.gamma, 2),
             "round3_pct": round(100 * self.gamma**2, 2),

@@ -1,8 +1,10 @@
 """Reply parsing: a corpus of malformed and well-formed replies, never a crash."""
 
+import json
+
 import pytest
 
-from bargain.agents.parsing import ParseError, parse_proposal, parse_text, parse_votes
+from bargain.agents.parsing import ParseError, json_objects, parse_proposal, parse_text, parse_votes
 
 AGENTS = ["Agent_1", "Agent_2"]
 ITEMS = ["Apple", "Jewel", "Stone", "Quill", "Pencil"]
@@ -63,6 +65,19 @@ def test_valid_votes(reply, n, votes):
 def test_invalid_votes(reply, n):
     with pytest.raises(ParseError):
         parse_votes(reply, n)
+
+
+@pytest.mark.parametrize("reply", ["", "I am not sure yet.", '{"votes": {"1": "maybe"}}', '{"votes": {"1": "accept"}}'])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_vote_reask_shows_valid_json(reply, n):
+    """The re-ask message's example is valid JSON that parses as a complete set of votes."""
+    if n == 1 and reply == '{"votes": {"1": "accept"}}':
+        return  # a valid reply
+    with pytest.raises(ParseError) as info:
+        parse_votes(reply, n)
+    examples = json_objects(str(info.value))
+    assert examples, str(info.value)
+    assert len(parse_votes(json.dumps(examples[0]), n)) == n
 
 
 def test_free_text():

@@ -172,15 +172,15 @@ def test_every_vote_pattern(rule, n):
     """All True/False/None patterns of n voters on one proposal, against an independent count."""
     patterns = list(itertools.product([True, False, None], repeat=n))
     votes = [[pattern[voter] for pattern in patterns] for voter in range(n)]  # one proposal per pattern
-    got = accepted_proposals(votes, rule, 2 / 3)
+    got = accepted_proposals(votes, rule, "2/3")
     expected = [p for p, pattern in enumerate(patterns) if reference_passes(pattern, rule)]
     assert got == expected
 
 
 def test_vote_rules_by_hand():
     three = [[True, True, None], [True, False, True], [True, True, False]]  # proposals 0, 1, 2
-    assert accepted_proposals(three, "unanimity", 2 / 3) == [0]
-    assert accepted_proposals(three, "supermajority", 2 / 3) == [0, 1]  # 2 of 3 suffice
+    assert accepted_proposals(three, "unanimity", "2/3") == [0]
+    assert accepted_proposals(three, "supermajority", "2/3") == [0, 1]  # 2 of 3 suffice
     assert accepted_proposals(three, "majority", 0.99) == [0, 1]
     assert accepted_proposals(three, "supermajority", 1.0) == [0]
     # None is never an accept: one invalid vote blocks unanimity
@@ -198,7 +198,7 @@ def test_vote_rules_by_hand():
 def test_vote_validation():
     with pytest.raises(ValueError, match="env.vote_rule='plurality' must be one of unanimity, supermajority, majority"):
         accepted_proposals([[True]], "plurality", 0.5)
-    with pytest.raises(ValueError, match=r"env.vote_threshold=0 must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"env.vote_threshold=0 must be in \(1/2, 1\]"):
         accepted_proposals([[True]], "supermajority", 0)
     with pytest.raises(ValueError, match="one True/False/None per proposal"):
         accepted_proposals([[True, True], [True]], "unanimity", 1.0)

@@ -133,9 +133,14 @@ def _vote_value(value: Any) -> bool | None:
     return None
 
 
+def _votes_example(n_proposals: int) -> str:
+    """A valid votes reply for the re-ask message, e.g. {"votes": {"1": "accept", "2": "reject"}}."""
+    return json.dumps({"votes": {str(i): ("accept", "reject")[(i - 1) % 2] for i in range(1, n_proposals + 1)}})
+
+
 def parse_votes(reply: str, n_proposals: int) -> list[bool]:
     """One accept (True) / reject (False) per proposal; raises ParseError naming the problem."""
-    keys = ", ".join(f'"{i}"' for i in range(1, n_proposals + 1))
+    example = f'reply with JSON such as {_votes_example(n_proposals)}, giving "accept" or "reject" for every proposal'
     for obj in json_objects(reply):
         votes = obj.get("votes", obj)
         if isinstance(votes, list):
@@ -147,12 +152,9 @@ def parse_votes(reply: str, n_proposals: int) -> list[bool]:
         missing = [str(i + 1) for i, v in enumerate(parsed) if v is None]
         if not missing:
             return [bool(v) for v in parsed]
-        raise ParseError(
-            f"no valid accept/reject vote for proposal(s) {', '.join(missing)}; "
-            f'reply with {{"votes": {{{keys}}}}} mapping each to "accept" or "reject"'
-        )
+        raise ParseError(f"no valid accept/reject vote for proposal(s) {', '.join(missing)}; {example}")
     if n_proposals == 1:
         word = _vote_value(reply.strip().split()[0] if reply.strip() else "")
         if word is not None:
             return [word]
-    raise ParseError(f'no votes found; reply with {{"votes": {{...}}}} giving "accept" or "reject" for {keys}')
+    raise ParseError(f"no votes found; {example}")

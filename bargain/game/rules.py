@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -110,32 +111,87 @@ def _item_index(entry: Any, indices: Mapping[str, int], item_names: Sequence[str
     return int(entry), None
 
 
-def accepted_proposals(votes: Sequence[Sequence[bool | None]], rule: str, threshold: float = 2 / 3) -> list[int]:
+def vote_threshold(value: str | int | float | Fraction) -> Fraction:
+    """``env.vote_threshold`` as an exact fraction of the agents, in (1/2, 1].
+
+    Accepts "p/q", an integer or a decimal, taken exactly as written. A decimal within 0.005 of a
+    fraction with a denominator of at most 10 that no decimal can write (2/3, 5/6, 6/7 ...) is
+    refused as ambiguous: 0.6667 * 3 = 2.0001 would need 3 of 3 votes where 2/3 needs 2.
+
+    Raises:
+        ValueError: naming the key, for anything else.
+    """
+    text = str(value).strip()
+    try:
+        threshold = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"env.vote_threshold={text} must be a fraction such as 2/3 or 3/4, in (1/2, 1]") from None
+    if not Fraction(1, 2) < threshold <= 1:
+        raise ValueError(f"env.vote_threshold={text} must be in (1/2, 1], e.g. 2/3")
+    if "/" not in text:
+        near = threshold.limit_denominator(10)
+        if near != threshold and abs(near - threshold) < Fraction(5, 1000) and _repeating(near):
+            raise ValueError(
+                f"env.vote_threshold={text} is ambiguous: write the exact fraction ({near}, or the one you mean); "
+                f"thresholds are exact, so {text} is not {near}"
+            )
+    return threshold
+
+
+def _repeating(fraction: Fraction) -> bool:
+    """Whether a fraction has no finite decimal expansion (its denominator has a prime other than 2 and 5)."""
+    q = fraction.denominator
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q != 1
+
+
+def votes_needed(rule: str, n: int, threshold: str | int | float | Fraction = "2/3") -> int:
+    """Accept votes a proposal needs among ``n`` agents, in exact integer arithmetic.
+
+    unanimity: n; majority: more than half, n // 2 + 1; supermajority: at least threshold * n, i.e.
+    ceil(threshold * n) with the threshold an exact fraction (see :func:`vote_threshold`).
+    """
+    if rule not in VOTE_RULES:
+        raise ValueError(f"env.vote_rule={rule!r} must be one of {', '.join(VOTE_RULES)}")
+    if n < 1:
+        raise ValueError(f"need n >= 1 voters, got {n}")
+    if rule == "unanimity":
+        return n
+    if rule == "majority":
+        return n // 2 + 1
+    return math.ceil(vote_threshold(threshold) * n)
+
+
+def rule_text(rule: str, n: int, threshold: str | int | float | Fraction = "2/3") -> str:
+    """How the rules prompt states when a proposal passes."""
+    if rule == "unanimity":
+        return "every agent accepts it"
+    needed = votes_needed(rule, n, threshold)
+    why = "more than half" if rule == "majority" else f"at least {vote_threshold(threshold)} of the agents"
+    return f"at least {needed} of the {n} agents accept it ({why})"
+
+
+def accepted_proposals(
+    votes: Sequence[Sequence[bool | None]], rule: str, threshold: str | int | float | Fraction = "2/3"
+) -> list[int]:
     """Indices of the proposals that pass, in order.
 
     Args:
         votes: votes[voter][proposal]: True accept, False reject, None invalid (never an accept).
-        rule: "unanimity" (all n accept), "supermajority" (at least ceil(threshold * n) accept) or
-            "majority" (more than n / 2 accept).
-        threshold: used by "supermajority" only, in (0, 1].
+        rule: "unanimity", "supermajority" or "majority"; a proposal passes with at least
+            :func:`votes_needed` accepts.
+        threshold: used by "supermajority" only: an exact fraction in (1/2, 1].
     """
-    if rule not in VOTE_RULES:
-        raise ValueError(f"env.vote_rule={rule!r} must be one of {', '.join(VOTE_RULES)}")
     n = len(votes)
     if n == 0:
         raise ValueError("votes must hold one row per voter, got none")
+    needed = votes_needed(rule, n, threshold)
     n_proposals = len(votes[0])
     for row in votes:
         if len(row) != n_proposals or any(v is not None and not isinstance(v, bool) for v in row):
             raise ValueError(f"every voter needs one True/False/None per proposal ({n_proposals}), got {list(row)}")
-    if rule == "unanimity":
-        needed = n
-    elif rule == "majority":
-        needed = n // 2 + 1
-    else:
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"env.vote_threshold={threshold} must be in (0, 1]")
-        needed = math.ceil(round(threshold * n, 9))  # round: 0.7 * 10 is 7.000000000000001 in floats
     counts = [sum(row[p] is True for row in votes) for p in range(n_proposals)]
     return [p for p, count in enumerate(counts) if count >= needed]
 
