@@ -1,13 +1,20 @@
 """Reference solutions by exact enumeration of all n^m allocations (vectorised numpy).
 
-Ties: utilities within 1e-9 count as equal (matrix sums of floats differ in the last bits), and
-among equally good allocations the first in enumeration order wins, i.e. the lexicographically
-smallest owners tuple (item 0 most significant). Every solution below is Pareto-optimal (up to
-that tolerance).
+A reference solution is a *set*: every allocation that is optimal under its criterion (utilities
+within 1e-9 count as equal, since matrix sums of floats differ in the last bits). At competition
+1, for example, mirror-image splits tie for the Nash solution. A :class:`SolutionSet` holds them
+all; the per-agent reference is the symmetric mean over the distinct optimal utility vectors (each
+counts once, whichever and however many allocations reach it), reported with its per-agent min and
+max. Permuting agents or items permutes the set, so no figure depends on enumeration order. Every
+optimal allocation below is Pareto-optimal (up to the tolerance).
+
+The criteria work on any (outcomes x agents) utility table (:func:`welfare_optimal`,
+:func:`nash_optimal`, :func:`ks_optimal`), so games other than the item game can reuse them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -56,37 +63,99 @@ def utility_table(prefs: Preferences) -> np.ndarray:
     return table
 
 
-def max_welfare(prefs: Preferences) -> tuple[tuple[int, ...], float]:
-    """The allocation maximising the sum of utilities, and that sum."""
-    table = utility_table(prefs)
-    best = _best(table.sum(axis=1))
-    return _owners(prefs, best), float(table[best].sum())
+@dataclass(frozen=True, eq=False)
+class SolutionSet:
+    """Every optimal outcome of a reference solution and the agents' utilities in each.
 
-
-def nash_bargaining(prefs: Preferences) -> tuple[tuple[int, ...], np.ndarray]:
-    """Nash bargaining solution (disagreement point 0): the allocation maximising the product of utilities.
-
-    If no allocation gives every agent a positive utility (e.g. more agents than items), it first
-    maximises the number of agents with positive utility, then the product over those agents.
+    Attributes:
+        outcomes: (k, ...) the optimal outcomes in enumeration order (item game: owners, (k, m)).
+        utilities: (k, n) every agent's utility in each optimal outcome.
     """
-    table = utility_table(prefs)
+
+    outcomes: np.ndarray
+    utilities: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("outcomes", "utilities"):
+            array = np.array(getattr(self, name))
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+        if self.utilities.ndim != 2 or len(self.utilities) != len(self.outcomes) or not len(self.outcomes):
+            raise ValueError(f"need k >= 1 outcomes and a (k, n) utility table, got {len(self.outcomes)} "
+                             f"outcomes and shape {self.utilities.shape}")
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def points(self) -> np.ndarray:
+        """The distinct optimal utility vectors (rounded to 9 decimals), sorted."""
+        return np.unique(np.round(self.utilities, _DECIMALS), axis=0)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(n,) the per-agent reference: the mean over the distinct optimal utility vectors."""
+        return self.points.mean(axis=0)
+
+    @property
+    def low(self) -> np.ndarray:
+        """(n,) each agent's least utility over the optimal set."""
+        return self.utilities.min(axis=0)
+
+    @property
+    def high(self) -> np.ndarray:
+        """(n,) each agent's greatest utility over the optimal set."""
+        return self.utilities.max(axis=0)
+
+
+def welfare_optimal(table: np.ndarray) -> np.ndarray:
+    """Rows of a (N, n) utility table maximising the sum of utilities."""
+    return _optimal_rows(np.asarray(table, dtype=float).sum(axis=1))
+
+
+def nash_optimal(table: np.ndarray) -> np.ndarray:
+    """Rows maximising the product of utilities (disagreement point 0).
+
+    If no row gives every agent a positive utility (e.g. more agents than items), the rows first
+    maximise the number of agents with positive utility, then the product over those agents.
+    """
+    table = np.asarray(table, dtype=float)
     positive = table > _TOL
     log_product = np.where(positive, np.log(np.where(positive, table, 1.0)), 0.0).sum(axis=1)
-    best = _best(positive.sum(axis=1), log_product)
-    return _owners(prefs, best), table[best].copy()
+    return _optimal_rows(positive.sum(axis=1), log_product)
 
 
-def kalai_smorodinsky(prefs: Preferences) -> tuple[tuple[int, ...], np.ndarray]:
-    """Kalai-Smorodinsky solution: maximise min_i u_i / u_i^max (u_i^max over all allocations).
+def ks_optimal(table: np.ndarray) -> np.ndarray:
+    """Rows maximising min_i u_i / u_i^max (Kalai-Smorodinsky; u_i^max over all rows).
 
-    Ties on the minimum go to the larger sum of these ratios (so the result is Pareto-optimal). An
+    Ties on the minimum go to the larger sum of these ratios (so the rows are Pareto-optimal). An
     agent who values nothing (u_i^max = 0) is left out of the minimum.
     """
-    table = utility_table(prefs)
+    table = np.asarray(table, dtype=float)
     ideal = table.max(axis=0)
     ratio = np.where(ideal > 0, table / np.where(ideal > 0, ideal, 1.0), 1.0)
-    best = _best(ratio.min(axis=1), ratio.sum(axis=1))
-    return _owners(prefs, best), table[best].copy()
+    return _optimal_rows(ratio.min(axis=1), ratio.sum(axis=1))
+
+
+def max_welfare(prefs: Preferences) -> SolutionSet:
+    """Every allocation maximising the sum of utilities (the maximum is ``utilities.sum(axis=1)[0]``)."""
+    return _solution(prefs, welfare_optimal)
+
+
+def nash_bargaining(prefs: Preferences) -> SolutionSet:
+    """Every Nash bargaining allocation (disagreement point 0); see :func:`nash_optimal`."""
+    return _solution(prefs, nash_optimal)
+
+
+def kalai_smorodinsky(prefs: Preferences) -> SolutionSet:
+    """Every Kalai-Smorodinsky allocation; see :func:`ks_optimal`."""
+    return _solution(prefs, ks_optimal)
+
+
+def _solution(prefs: Preferences, criterion) -> SolutionSet:
+    table = utility_table(prefs)
+    rows = criterion(table)
+    return SolutionSet(all_allocations(prefs.n_agents, prefs.n_items)[rows], table[rows])
 
 
 def pareto_optimal_mask(table: np.ndarray) -> np.ndarray:
@@ -116,14 +185,10 @@ def is_pareto_optimal(prefs: Preferences, owners: tuple[int, ...] | list[int]) -
     return not bool(dominated.any())
 
 
-def _best(*keys: np.ndarray) -> int:
-    """Row maximising keys[0], then keys[1] among rows within _TOL of the best, ...; then the lowest index."""
+def _optimal_rows(*keys: np.ndarray) -> np.ndarray:
+    """Rows maximising keys[0], then keys[1] among rows within _TOL of the best, ... (all ties kept)."""
     rows = np.arange(len(keys[0]))
     for key in keys:
         values = key[rows]
         rows = rows[values >= values.max() - _TOL]
-    return int(rows[0])
-
-
-def _owners(prefs: Preferences, row: int) -> tuple[int, ...]:
-    return tuple(int(owner) for owner in all_allocations(prefs.n_agents, prefs.n_items)[row])
+    return rows

@@ -20,16 +20,23 @@ def brute_utilities(values: np.ndarray, kind: str, owners) -> np.ndarray:
 
 
 def brute_force(values: np.ndarray, kind: str) -> dict:
-    """Every allocation's utilities, and the reference solutions by their definitions."""
+    """Every allocation's utilities, and the reference solutions' optimal points by their definitions."""
     n, m = values.shape[:2]
     allocs = list(itertools.product(range(n), repeat=m))
     table = np.array([brute_utilities(values, kind, a) for a in allocs])
     product = table.prod(axis=1)
     ideal = table.max(axis=0)
-    ks_score = (table / ideal).min(axis=1)
+    ratios = table / ideal
+    ks_min, ks_sum = ratios.min(axis=1), ratios.sum(axis=1)
+    ks_rows = np.isclose(ks_min, ks_min.max(), rtol=0, atol=1e-9)
+    ks_rows &= np.isclose(ks_sum, ks_sum[ks_rows].max(), rtol=0, atol=1e-9)
+
+    def points(rows):
+        return np.unique(np.round(table[rows], 9), axis=0)
+
     return {"allocs": allocs, "table": table, "max_welfare": table.sum(axis=1).max(),
-            "nbs_product": product.max(), "nbs_set": table[np.isclose(product, product.max())],
-            "ks_score": ks_score.max(), "ideal": ideal}
+            "nbs_points": points(np.isclose(product, product.max(), rtol=1e-12, atol=0)),
+            "ks_points": points(ks_rows), "ideal": ideal}
 
 
 def brute_pareto(table: np.ndarray, u: np.ndarray) -> bool:
@@ -89,21 +96,60 @@ def test_metrics_match_brute_force(n, m, kind):
         disc = raw * gamma ** (round_ - 1)
         assert game["max_welfare"] == pytest.approx(bf["max_welfare"])
         assert game["efficiency"] == pytest.approx(disc.sum() / bf["max_welfare"])
-        nbs = np.array([a["nbs_utility"] for a in agents])
-        assert np.prod(nbs) == pytest.approx(bf["nbs_product"])
-        assert any(np.allclose(nbs, row) for row in bf["nbs_set"])
-        ks = np.array([a["ks_utility"] for a in agents])
-        assert (ks / bf["ideal"]).min() == pytest.approx(bf["ks_score"])
+        points = bf["nbs_points"] if (bf["nbs_points"] > 0).all() else None
+        if points is None:  # fewer items than agents: the Nash rule first counts who gets something
+            continue
+        for i, a in enumerate(agents):
+            assert a["nbs_utility"] == pytest.approx(points[:, i].mean())
+            assert (a["nbs_utility_low"], a["nbs_utility_high"]) == pytest.approx((points[:, i].min(), points[:, i].max()))
+            assert a["ks_utility"] == pytest.approx(bf["ks_points"][:, i].mean())
+            assert a["nbs_share"] == pytest.approx((points[:, i] / points.sum(axis=1)).mean())
+            assert a["exploitation_index"] == pytest.approx((disc[i] - points[:, i].mean()) / points[:, i].mean())
+            per_point = (disc[i] - points[:, i]) / points[:, i]
+            assert (a["exploitation_index_low"], a["exploitation_index_high"]) == pytest.approx(
+                (per_point.min(), per_point.max()))
+        assert game["nbs_solutions"] == len(points) and game["ks_solutions"] == len(bf["ks_points"])
         assert game["pareto_optimal"] == brute_pareto(bf["table"], raw)
         assert game["ef1"] == brute_ef1(np.asarray(prefs.base, float), owners)
         if disc.sum() > 0:
             assert game["gini"] == pytest.approx(brute_gini(disc))
-        for i, a in enumerate(agents):
-            if nbs[i] > 0:
-                assert a["exploitation_index"] == pytest.approx((disc[i] - nbs[i]) / nbs[i])
-            else:  # fewer items than agents: someone gets nothing even in the NBS
-                assert math.isnan(a["exploitation_index"])
-            assert a["nbs_share"] == pytest.approx(nbs[i] / nbs.sum())
+
+
+def permuted_record(record: dict, agents: np.ndarray, items: np.ndarray) -> dict:
+    """The same game with agents and items relabelled: new seat s is old seat agents[s], new item k old items[k]."""
+    values = np.asarray(record["preferences"]["values"], dtype=float)[agents][:, items]
+    if record["preferences"]["kind"] == "matrix":
+        values = values[:, :, agents]
+    base = np.asarray(record["preferences"]["base"], dtype=float)[agents][:, items]
+    outcome = dict(record["outcome"])
+    if outcome["owners"] is not None:
+        new_seat = np.argsort(agents)  # old seat -> new seat
+        outcome["owners"] = [int(new_seat[record["outcome"]["owners"][k]]) for k in items]
+    for key in ("raw_utility", "discounted_utility"):
+        outcome[key] = [record["outcome"][key][a] for a in agents]
+    return {**record, "preferences": {**record["preferences"], "values": values.tolist(), "base": base.tolist()},
+            "outcome": outcome}
+
+
+@pytest.mark.parametrize(("n", "m", "kind", "competition"), [(2, 5, "vector", 1.0), (3, 4, "vector", 1.0),
+                                                             (2, 4, "matrix", 1.0), (3, 5, "vector", 0.9)])
+def test_per_seat_figures_do_not_depend_on_labels(n, m, kind, competition):
+    """Relabelling agents or items leaves every per-seat and game figure unchanged (ties included)."""
+    rng = np.random.default_rng(n * 10 + m)
+    ties = 0
+    for _ in range(8):
+        prefs = generate_preferences(rng, n, m, competition, kind=kind, cooperation=0.5 if kind == "matrix" else 0.0)
+        owners = tuple(int(o) for o in rng.integers(0, n, m))
+        record = make_record(prefs, owners, int(rng.integers(1, 5)), 0.9)
+        game, agents = game_metrics(record)
+        ties += game["nbs_solutions"] > 1
+        for _ in range(3):
+            order, items = rng.permutation(n), rng.permutation(m)
+            game2, agents2 = game_metrics(permuted_record(record, order, items))
+            assert game2 == pytest.approx(game, nan_ok=True)
+            for new_seat, old_seat in enumerate(order):
+                assert agents2[new_seat] == pytest.approx(agents[old_seat], nan_ok=True)
+    assert ties or competition < 1.0  # identical valuations always tie (mirror-image splits)
 
 
 def test_no_deal_and_error_games():
