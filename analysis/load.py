@@ -3,6 +3,12 @@
 The store layout and record format are fixed by the contract: ``<store>/<experiment_id>/experiment.json``
 and ``<store>/<experiment_id>/games/<game_index:05d>.json``. Any folder below ``path`` that holds an
 ``experiment.json`` is an experiment, so a Hydra sweep directory with one store per job loads as one.
+
+The *condition* of a game is everything in its stored experiment identity except the focal model
+and the root seed (more seeds are more draws of the same condition; the seat is per game, not in
+the identity): the environment and protocol, preferences, every other seat's model and sampling
+parameters, the focal model's sampling parameters and the prompt templates. It is derived from the
+identity, never from a hand-kept list, so any new identity field splits conditions by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pandas as pd
 
 from analysis import metrics
 from bargain.game import cofunding, treaty
+from bargain.store import canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +34,12 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 GAME_FILE = re.compile(r"^\d{5,}\.json$")  # skips the tmp files of in-flight atomic writes
 # Game parameters of the treaty and co-funding games (the record's game.parameters).
 PARAMETER_COLS = tuple(dict.fromkeys((*treaty.PARAMETERS, *cofunding.PARAMETERS)))
-# Env settings that define an experimental condition (besides opponent and competition), then the game.
-CONDITION_COLS = ("n_agents", "n_items", "max_rounds", "gamma", "preference_kind", "cooperation",
-                  "vote_rule", "speaking_order", "memory", "game", *PARAMETER_COLS)
+# Descriptive per-game columns from the record (the condition itself comes from the identity).
+GAME_COLS = ("n_agents", "n_items", "max_rounds", "gamma", "preference_kind", "cooperation",
+             "vote_rule", "speaking_order", "memory", "game", *PARAMETER_COLS)
+# Identity fields that replicate rather than define a condition.
+_REPLICATION = ("schema_version", "seed")
+_RENAMES = {"preferences.kind": "preference_kind", "preferences.cooperation": "cooperation"}
 # Per-agent columns a metadata key must not overwrite.
 _RESERVED = frozenset({"seat", "name", "role", "model", "litellm_model", "opponent", "status"})
 
@@ -47,12 +57,16 @@ def experiment_dirs(path: str | Path) -> list[Path]:
 
 
 def iter_records(path: str | Path) -> Iterator[dict]:
-    """Yield every game record below ``path``; refuse records of an unknown schema version."""
+    """Yield every game record below ``path``, carrying its experiment's identity as ``identity``.
+
+    Refuses records of an unknown schema version.
+    """
     dirs = experiment_dirs(path)
     if not dirs:
         log.warning("no experiment.json found below %s", path)
     for exp in dirs:
-        _check_schema(json.loads((exp / "experiment.json").read_text()), exp / "experiment.json")
+        experiment = json.loads((exp / "experiment.json").read_text())
+        _check_schema(experiment, exp / "experiment.json")
         games = exp / "games"
         if not games.is_dir():
             continue
@@ -60,7 +74,7 @@ def iter_records(path: str | Path) -> Iterator[dict]:
             if GAME_FILE.match(f.name):
                 record = json.loads(f.read_text())
                 _check_schema(record, f)
-                yield record
+                yield {**record, "identity": experiment["identity"]}
 
 
 def _check_schema(doc: dict, where: Path) -> None:
@@ -76,16 +90,28 @@ def load_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def frames(records: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the tidy ``(games, agents)`` frames from record dicts, with reference-solution metrics."""
+    """Build the tidy ``(games, agents)`` frames from records (each with its ``identity``), with metrics.
+
+    Both frames get a ``condition`` id and one column per condition field that varies between the
+    loaded experiments (see :func:`condition_fields`); ``games.attrs["conditions"]`` holds every
+    condition's fields by id.
+    """
     game_rows: list[dict] = []
     agent_rows: list[dict] = []
+    conditions: dict[str, dict] = {}
     cache: dict = {}
     for record in records:
+        if "identity" not in record:
+            raise ValueError(f"record {record.get('experiment_id')}/{record.get('game_index')} carries no experiment "
+                             "identity; load records with iter_records or load_store")
+        fields = condition_fields(record["identity"])
+        cid = condition_id(fields)
+        conditions[cid] = fields
         game, agents = tidy_record(record)
         game_metrics, agent_metrics = metrics.game_metrics(record, cache)
-        game.update(game_metrics)
+        game.update(game_metrics, condition=cid)
         for row, extra in zip(agents, agent_metrics):
-            row.update(extra)
+            row.update(extra, condition=cid)
         game.update({f"focal_{k}": agents[game["focal_seat"]][k]
                      for k in ("share", "exploitation_index", "nbs_share", "discounted_utility")})
         game_rows.append(game)
@@ -96,7 +122,51 @@ def frames(records: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         keys = ["experiment_id", "game_index"]
         games = games.sort_values(keys, ignore_index=True)
         agents = agents.sort_values(keys + ["seat"], ignore_index=True)
+        table = pd.DataFrame.from_dict(conditions, orient="index")
+        varying = [c for c in table.columns if table[c].nunique(dropna=False) > 1]
+        for frame in (games, agents):
+            for col in varying:
+                if col not in frame.columns:
+                    frame[col] = frame["condition"].map(table[col])
+        games.attrs["conditions"] = conditions
     return games, agents
+
+
+def condition_fields(identity: dict) -> dict:
+    """The condition of an experiment as flat ``{field: value}``: its identity minus the focal model and the seed.
+
+    Environment fields keep their names (``discussion``, ``vote_threshold`` ...), the preference
+    fields become ``preference_kind`` and ``cooperation``, the focal model's sampling parameters
+    ``focal.<param>``, and the model in lineup position i >= 1 ``lineup.<i>.model`` and
+    ``lineup.<i>.<param>``. Lists become JSON text, so every value can key a group.
+    """
+    identity = {k: v for k, v in identity.items() if k not in _REPLICATION}
+    lineup = identity.pop("lineup", [])
+    flat = {}
+    for key, value in _flatten(identity).items():
+        key = _RENAMES.get(key, key.removeprefix("env."))
+        flat[key] = value
+    for i, seat in enumerate(lineup):
+        prefix = "focal" if i == 0 else f"lineup.{i}"
+        if i:
+            flat[f"{prefix}.model"] = seat["litellm_model"]
+        flat.update({f"{prefix}.{k}": v for k, v in _flatten(seat.get("params") or {}).items()})
+    return flat
+
+
+def condition_id(fields: dict) -> str:
+    """A short stable id of a condition (a hash of its fields)."""
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()[:10]
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in obj.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = canonical_json(value) if isinstance(value, (list, dict)) else value
+    return out
 
 
 def draw_id(record: dict) -> str:
@@ -137,7 +207,7 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
         "focal_model": focal_model, "opponent": opponent, "status": record["status"],
         "error_type": (record.get("error") or {}).get("type"),
         "competition": float(g.get("competition", math.nan)),  # the item game's level; other games have parameters
-        **{c: conditions.get(c) for c in CONDITION_COLS},
+        **{c: conditions.get(c) for c in GAME_COLS},
         "agreement": agreement, "agreement_round": outcome.get("round") if agreement else None,
         "proposer_seat": outcome.get("proposer_seat"),
         "owners": json.dumps(outcome.get("owners")) if agreement else None,
@@ -162,7 +232,7 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
             "model": a["model"], "litellm_model": a.get("litellm_model"),
             "opponent": opponent if s == focal_seat else focal_model,
             "focal_model": focal_model, "focal_seat": focal_seat,
-            "competition": game["competition"], **{c: game[c] for c in CONDITION_COLS},
+            "competition": game["competition"], **{c: game[c] for c in GAME_COLS},
             "agreement": agreement, "agreement_round": game["agreement_round"],
             "raw_utility": float(raw[s]), "discounted_utility": float(disc[s]),
             # With disagreement point 0 and no losses the surplus share equals the share of the total.
@@ -229,6 +299,24 @@ def capability_label(name: str) -> str:
             "arena_elo": "Arena Elo"}.get(name, name)
 
 
-def condition_cols(games: pd.DataFrame) -> list[str]:
-    """The condition columns that actually vary in this store (constant ones add nothing to a key)."""
-    return [c for c in CONDITION_COLS if c in games.columns and games[c].nunique(dropna=False) > 1]
+def condition_cols(games: pd.DataFrame, keys: tuple[str, ...] = ("opponent", "competition")) -> list[str]:
+    """Condition fields that, beside ``keys``, split the games into their conditions.
+
+    A varying field is kept only if the keys chosen so far leave it varying within a group (the
+    opponent's model name, say, adds nothing beside ``opponent``), so grouping by ``keys`` plus
+    these columns separates exactly the stored conditions, without redundant columns.
+    """
+    fields = {f for condition in games.attrs.get("conditions", {}).values() for f in condition}
+    chosen: list[str] = []
+    for col in sorted(f for f in fields if f in games.columns and f not in keys):
+        if games.groupby([*keys, *chosen], dropna=False)[col].nunique(dropna=False).max() > 1:
+            chosen.append(col)
+    return chosen
+
+
+def conditions_table(games: pd.DataFrame) -> pd.DataFrame:
+    """One row per stored condition: its id, every field, and how many games it holds."""
+    conditions = games.attrs.get("conditions", {})
+    table = pd.DataFrame.from_dict(conditions, orient="index").rename_axis("condition").reset_index()
+    counts = games["condition"].value_counts() if "condition" in games else pd.Series(dtype=int)
+    return table.assign(n_games=table["condition"].map(counts).fillna(0).astype(int)) if len(table) else table

@@ -12,13 +12,14 @@ import pandas as pd
 from analysis import figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
 from analysis.behaviour.tables import behaviour_tables
-from analysis.load import capability, capability_label, condition_cols, load_store
+from analysis.load import capability, capability_label, condition_cols, conditions_table, load_store
 
 log = logging.getLogger(__name__)
 
 CAPABILITY_PREFERENCE = ("params_b", "arena_elo", "release_date", "skill")
 # Summary tables also get a Markdown version; the two tidy tables are too long for that.
-SUMMARIES = ("headline", "scaling", "scaling_points", "ratings", "seat_effect", "competition", "validity")
+SUMMARIES = ("headline", "scaling", "scaling_points", "ratings", "seat_effect", "competition", "validity",
+             "conditions")
 HEADLINE_COLS = ("n_obs", "n_clusters", "mean", "slope", "slope_ci_low", "slope_ci_high", "slope_p",
                  "slope_boot_low", "slope_boot_high", "preferred", "reference", "crossover",
                  "crossover_in_range", "backtest_error", "backtest_covered")
@@ -81,6 +82,7 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
                                            n_boot=n_boot, seed=seed),
         "competition": tables.by_competition(games, keys, n_boot=n_boot, seed=seed),
         "validity": tables.validity(agents),
+        "conditions": conditions_table(games),
         **behaviour_tables(store, agents, focal, keys, judgements, n_boot=n_boot, seed=seed),
     }
     for name, df in result.tables.items():

@@ -43,14 +43,16 @@ def experiments(models: dict[str, dict], opponent: tuple[str, dict], competition
                 law: Callable[[dict], float], seed: int = 0, n_agents: int = 2, n_items: int = 5,
                 kind: str = "vector", cooperation: float = 0.0, gamma: float = 0.9, max_rounds: int = 10,
                 counterbalance: bool = True, p_no_deal: float = 0.0, invalid_rate: float = 0.0,
-                error_rate: float = 0.0, seat_bonus: float = 0.0,
-                full: bool = True) -> Iterator[tuple[dict, list[dict]]]:
+                error_rate: float = 0.0, seat_bonus: float = 0.0, full: bool = True,
+                env_extra: dict | None = None, params: dict | None = None) -> Iterator[tuple[dict, list[dict]]]:
     """Yield ``(experiment_json, game_records)`` for every focal model x competition level.
 
     ``models`` maps a focal model name to its metadata; ``opponent`` is (name, metadata) for every
     other seat. ``seat_bonus`` adds to p in seat 0 and takes it, split evenly, from the other seats
     (so it averages out over counterbalanced seats). ``full=False`` leaves rounds, calls and
-    transcripts empty (fast, for statistics).
+    transcripts empty (fast, for statistics). ``env_extra`` sets further env fields (``discussion``
+    ...) and ``params`` the focal model's sampling parameters; both enter the experiment identity,
+    as in a real store, but not the outcomes.
     """
     seats = n_agents if counterbalance else 1
     for ci, competition in enumerate(competitions):
@@ -60,14 +62,21 @@ def experiments(models: dict[str, dict], opponent: tuple[str, dict], competition
             prefs = generate_preferences(rng, n_agents, n_items, competition, kind=kind, cooperation=cooperation)
             draws.append((prefs, rng.random(n_items), rng.random(n_items)))
         for mi, (model, meta) in enumerate(models.items()):
-            lineup = {"model": {"name": model, "metadata": _metadata(meta)},
-                      "opponent": {"name": opponent[0], "metadata": _metadata(opponent[1])}}
+            focal_params = {"temperature": 0.0, **(params or {})}
+            lineup = {"model": {"name": model, "metadata": _metadata(meta), "params": focal_params},
+                      "opponent": {"name": opponent[0], "metadata": _metadata(opponent[1]),
+                                   "params": {"temperature": 0.0}}}
             env = {"n_items": n_items, "n_agents": n_agents, "max_rounds": max_rounds, "gamma": gamma,
-                   "competition": competition, "vote_rule": "unanimity", "vote_threshold": 1.0,
-                   "speaking_order": "fixed", "memory": "full"}
+                   "competition": competition, "discussion": True, "discussion_turns": 1, "thinking": True,
+                   "reflection": True, "reveal_votes": True, "vote_rule": "unanimity", "vote_threshold": "2/3",
+                   "speaking_order": "fixed", "memory": "full", "max_reasks": 2, "item_names": None,
+                   **(env_extra or {})}
             identity = {"schema_version": 1, "seed": seed, "counterbalance": counterbalance, "env": env,
                         "preferences": {"kind": kind, "cooperation": cooperation},
-                        "lineup": [model, opponent[0]]}
+                        "lineup": [{"litellm_model": f"sim/{model}", "params": focal_params},
+                                   *[{"litellm_model": f"sim/{opponent[0]}", "params": {"temperature": 0.0}}]
+                                   * (n_agents - 1)],
+                        "prompts": "synthetic"}
             exp_id = _experiment_id(identity)
             config = {"seed": seed, "n_games": n_draws, "counterbalance": counterbalance, **lineup, "env": env}
             records = []
@@ -131,7 +140,7 @@ def _record(exp_id, index, draw, focal_seat, prefs, u_focal, u_opp, p, lineup, e
                  "cooperation": float(prefs.cooperation)},
         "agents": [{"seat": s, "name": names[s], "role": "focal" if s == focal_seat else "opponent",
                     "model": seat_models[s]["name"], "litellm_model": f"sim/{seat_models[s]['name']}",
-                    "params": {"temperature": 0.0}, "metadata": seat_models[s]["metadata"]} for s in range(n)],
+                    "params": seat_models[s]["params"], "metadata": seat_models[s]["metadata"]} for s in range(n)],
         "preferences": {"kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(),
                         "cosine": {}},
         "rounds": rounds, "outcome": outcome, "calls": calls,

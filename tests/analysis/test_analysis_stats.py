@@ -20,7 +20,8 @@ OPPONENT = ("ref", {"skill": 0.5})
 
 def focal_frame(seed: int, n_draws: int = 25, law=None, **kwargs) -> pd.DataFrame:
     """Focal rows of a synthetic ladder at competition 1, where E[share] = law exactly."""
-    records = [r for _, recs in experiments(models=LADDER, opponent=OPPONENT, competitions=[1.0], n_draws=n_draws,
+    records = [{**r, "identity": exp["identity"]}
+               for exp, recs in experiments(models=LADDER, opponent=OPPONENT, competitions=[1.0], n_draws=n_draws,
                                             law=law or logistic_law(TRUE_A, TRUE_B), seed=seed, full=False, **kwargs)
                for r in recs]
     _, agents = frames(records)
