@@ -6,12 +6,14 @@
     python -m analysis validate [judge=<model>] [key=value ...] [--out DIR]
 
 The first form writes tidy tables (Parquet, CSV; Markdown for summaries) and figures (PNG, PDF)
-into one folder (default: ``<store>-analysis`` beside the store) and prints the headline table: the
-focal share's scaling law per opponent and competition level; behaviour tables (truthfulness
-ledger, gaslighting, and judged tactics when ``<store>/judgements`` holds labels) go beside them.
-``report`` does the same and adds ``report.html``: every table, interactive figures and a
-transcript viewer for every game, in one file that opens offline. ``judge`` labels every public
-message with the tactics taxonomy (resumable); ``validate`` measures a judge on the hand-labelled set.
+into one folder (default: ``<store>-analysis`` beside the store) and prints the headline table (the
+focal share's scaling law per opponent and condition), the competence-vs-strategy fits and the
+capability sensitivity table (the same law on every available capability axis, flagged where the
+conclusion changes); behaviour tables (truthfulness ledger, gaslighting, and judged tactics when
+``<store>/judgements`` holds labels) go beside them. ``report`` does the same and adds
+``report.html``: every table, interactive figures and a transcript viewer for every game, in one
+file that opens offline. ``judge`` labels every public message with the tactics taxonomy
+(resumable); ``validate`` measures a judge on the hand-labelled set.
 
     python -m analysis outputs/store
     python -m analysis outputs/multirun/2026-01-01 --capability skill --out results/ladder
@@ -68,6 +70,12 @@ def tables_command(argv: list[str]) -> None:
     result = _analyze(parser, parser.parse_args(argv))
     print(f"Focal-share scaling law (capability: {result.capability}); all outputs in {result.out}\n")
     print(to_markdown(result.tables["headline"]))
+    competence = result.tables["competence"]
+    print("\nCompetence vs strategy: all games, valid games, P(valid game) (two-part model)\n")
+    print(to_markdown(competence[[c for c in competence.columns if c not in ("family", "slope_boot_low",
+                                                                              "slope_boot_high")]]))
+    print("\nCapability sensitivity: the share law on every available axis\n")
+    print(to_markdown(result.tables["sensitivity"]))
 
 
 def report_command(argv: list[str]) -> None:

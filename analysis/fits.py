@@ -90,8 +90,10 @@ def fit_law(x, y, clusters, family: str, n_boot: int = 1000, seed: int = 0,
     beta = _uncenter(beta_c, center)
     boot = _uncenter(boot_c, center)
     b_lo, b_hi = percentile_ci(boot[:, 1])
+    fitted = inverse_link(beta[0] + beta[1] * x, family)
     row.update({
         "intercept": beta[0], "slope": beta[1], "slope_se": se, "slope_se_cr1": float(np.asarray(res.bse)[1]),
+        "r2": 1 - float(np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)),  # on the outcome's scale
         "slope_ci_low": beta[1] - tcrit * se, "slope_ci_high": beta[1] + tcrit * se,
         "slope_p": float(2 * sps.t.sf(abs(beta[1] / se), n_clusters - 1)) if se > 0 else np.nan,
         "slope_boot_low": b_lo, "slope_boot_high": b_hi,

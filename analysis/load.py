@@ -214,6 +214,8 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
         "rounds_played": len(record.get("rounds") or []),
         "welfare_raw": float(sum(raw)), "welfare_discounted": float(sum(disc)),
         "invalid_moves": int(sum(invalid)),
+        # every move of every seat valid: the games where payoffs measure strategy, not format-following
+        "valid_game": record["status"] == "complete" and sum(invalid) == 0,
         **{k: (record.get("totals") or {}).get(k) for k in
            ("calls", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")},
     }
@@ -238,7 +240,7 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
             # With disagreement point 0 and no losses the surplus share equals the share of the total.
             # No deal pays everyone 0 in the vote games; a co-funding game pays its final pledges.
             "share": gains[s] / total if total > 0 else math.nan,
-            "invalid_moves": int(invalid[s]), **moves[s], **calls[s],
+            "invalid_moves": int(invalid[s]), "valid_game": game["valid_game"], **moves[s], **calls[s],
         }
         for key, value in (a.get("metadata") or {}).items():
             row[f"meta_{key}" if key in _RESERVED or key in row else key] = value
@@ -296,7 +298,7 @@ def capability(agents: pd.DataFrame, name: str) -> pd.Series:
 def capability_label(name: str) -> str:
     """Axis label for a capability column."""
     return {"params_b": "log10(parameters, B)", "release_date": "release date (year)",
-            "arena_elo": "Arena Elo"}.get(name, name)
+            "arena_elo": "LMArena score"}.get(name, name)
 
 
 def condition_cols(games: pd.DataFrame, keys: tuple[str, ...] = ("opponent", "competition")) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats import cluster_codes, cluster_weights, percentile_ci
+from analysis.stats import cluster_codes, cluster_mean_ci, cluster_weights, percentile_ci
 
 ELO_PER_LOGIT = 400 / np.log(10)
 RIDGE = 1e-2
@@ -70,21 +70,42 @@ def fit_ratings(G: np.ndarray, R: np.ndarray, W: np.ndarray, iters: int = 100) -
 
 
 def ratings_table(agents: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Elo-scale rating per model with a 95% bootstrap interval (complete games only)."""
+    """Elo-scale rating per model with a 95% bootstrap interval, on all complete games and on valid ones.
+
+    ``rating*`` use every complete game; ``rating_valid*`` only games where every move was valid
+    (strategy); ``valid_rate*`` is the share of a model's complete games that were valid, with a
+    bootstrap interval over preference draws (competence).
+    """
     done = agents[agents["status"] == "complete"]
+    columns = ["model", "method", "rating", "rating_low", "rating_high", "rating_valid", "rating_valid_low",
+               "rating_valid_high", "valid_rate", "valid_rate_low", "valid_rate_high", "n_games", "n_valid_games",
+               "mean_share"]
     if done.empty:
-        return pd.DataFrame(columns=["model", "rating", "rating_low", "rating_high", "n_games"])
+        return pd.DataFrame(columns=columns)
     models = sorted(done["model"].unique())
-    G, R, draws = ranking_stages(done, models)
-    theta = fit_ratings(G, R, np.ones((1, len(G))))[0]
-    boot = fit_ratings(G, R, cluster_weights(cluster_codes(draws), n_boot, np.random.default_rng(seed)))
-    lo, hi = percentile_ci(boot)
-    method = "bradley_terry" if done["n_agents"].max() == 2 else "plackett_luce"
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"model": models, "method": "bradley_terry" if done["n_agents"].max() == 2 else "plackett_luce"})
+    for suffix, games in (("", done), ("_valid", done[done["valid_game"]])):
+        theta, lo, hi = _elo(games, models, n_boot, rng)
+        table[f"rating{suffix}"], table[f"rating{suffix}_low"], table[f"rating{suffix}_high"] = theta, lo, hi
+    rates = [cluster_mean_ci(d["valid_game"].astype(float), d["draw_id"], n_boot, rng) for _, d in done.groupby("model")]
+    table["valid_rate"], table["valid_rate_low"], table["valid_rate_high"] = np.array(rates).T
     by_model = done.groupby("model")
-    return pd.DataFrame({
-        "model": models, "method": method,
-        "rating": 1500 + ELO_PER_LOGIT * theta,
-        "rating_low": 1500 + ELO_PER_LOGIT * lo, "rating_high": 1500 + ELO_PER_LOGIT * hi,
-        "n_games": by_model.size().loc[models].to_numpy(),
-        "mean_share": by_model["share"].mean().loc[models].to_numpy(),
-    }).sort_values("rating", ascending=False, ignore_index=True)
+    table["n_games"] = by_model.size().loc[models].to_numpy()
+    table["n_valid_games"] = by_model["valid_game"].sum().loc[models].to_numpy()
+    table["mean_share"] = by_model["share"].mean().loc[models].to_numpy()
+    return table.reindex(columns=columns).sort_values("rating", ascending=False, ignore_index=True)
+
+
+def _elo(games: pd.DataFrame, models: list[str], n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Elo-scale ratings of ``models`` with their bootstrap interval (NaN for models without games here)."""
+    out = np.full((3, len(models)), np.nan)
+    here = [m for m in models if m in set(games["model"])]
+    if not here:
+        return tuple(out)
+    G, R, draws = ranking_stages(games, here)
+    theta = fit_ratings(G, R, np.ones((1, len(G))))[0]
+    boot = fit_ratings(G, R, cluster_weights(cluster_codes(draws), n_boot, rng))
+    lo, hi = percentile_ci(boot)
+    out[:, [models.index(m) for m in here]] = 1500 + ELO_PER_LOGIT * np.vstack([theta, lo, hi])
+    return tuple(out)

@@ -12,14 +12,16 @@ import pandas as pd
 from analysis import figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
 from analysis.behaviour.tables import behaviour_tables
+from analysis.competence import competence_table
 from analysis.load import capability, capability_label, condition_cols, conditions_table, load_store
+from analysis.sensitivity import sensitivity_table
 
 log = logging.getLogger(__name__)
 
 CAPABILITY_PREFERENCE = ("params_b", "arena_elo", "release_date", "skill")
 # Summary tables also get a Markdown version; the two tidy tables are too long for that.
-SUMMARIES = ("headline", "scaling", "scaling_points", "ratings", "seat_effect", "competition", "validity",
-             "conditions")
+SUMMARIES = ("headline", "scaling", "scaling_points", "competence", "sensitivity", "ratings", "seat_effect",
+             "competition", "validity", "conditions")
 HEADLINE_COLS = ("n_obs", "n_clusters", "mean", "slope", "slope_ci_low", "slope_ci_high", "slope_p",
                  "slope_boot_low", "slope_boot_high", "preferred", "reference", "crossover",
                  "crossover_in_range", "backtest_error", "backtest_covered")
@@ -72,12 +74,15 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
     if not scaling.empty:
         scaling.insert(0, "capability", cap)
     points = fits.scaling_points(focal, keys, n_boot=n_boot, seed=seed)
+    rated = ratings.ratings_table(agents, n_boot=min(n_boot, 200), seed=seed)
     result.tables = {
         "games": games, "agents": agents,
         "headline": headline(scaling, keys),
         "scaling": scaling, "scaling_points": points,
         "scaling_curves": fits.scaling_curves(law_fits, points, keys),
-        "ratings": ratings.ratings_table(agents, n_boot=min(n_boot, 200), seed=seed),
+        "competence": competence_table(scaling, focal, keys, n_boot=n_boot, seed=seed),
+        "sensitivity": sensitivity_table(agents, rated, keys, n_boot=n_boot, seed=seed),
+        "ratings": rated,
         "seat_effect": tables.seat_effects(agents, keys,
                                            n_boot=n_boot, seed=seed),
         "competition": tables.by_competition(games, keys, n_boot=n_boot, seed=seed),

@@ -70,11 +70,8 @@ def validity(agents: pd.DataFrame) -> pd.DataFrame:
     columns average over games in which no seat made an invalid move, so format failures are never
     read as tough bargaining.
     """
-    a = agents.copy()
-    game_invalid = a.groupby(["experiment_id", "game_index"])["invalid_moves"].transform("sum")
-    a["valid_game"] = (game_invalid == 0) & (a["status"] == "complete")
     rows = []
-    for (model, role), d in a.groupby(["model", "role"], sort=True):
+    for (model, role), d in agents.groupby(["model", "role"], sort=True):
         done = d[d["status"] == "complete"]
         valid = d[d["valid_game"]]
         rows.append({

@@ -44,7 +44,9 @@ def experiments(models: dict[str, dict], opponent: tuple[str, dict], competition
                 kind: str = "vector", cooperation: float = 0.0, gamma: float = 0.9, max_rounds: int = 10,
                 counterbalance: bool = True, p_no_deal: float = 0.0, invalid_rate: float = 0.0,
                 error_rate: float = 0.0, seat_bonus: float = 0.0, full: bool = True,
-                env_extra: dict | None = None, params: dict | None = None) -> Iterator[tuple[dict, list[dict]]]:
+                env_extra: dict | None = None, params: dict | None = None,
+                valid_law: Callable[[dict], float] | None = None,
+                invalid_p: float = 0.1) -> Iterator[tuple[dict, list[dict]]]:
     """Yield ``(experiment_json, game_records)`` for every focal model x competition level.
 
     ``models`` maps a focal model name to its metadata; ``opponent`` is (name, metadata) for every
@@ -52,7 +54,9 @@ def experiments(models: dict[str, dict], opponent: tuple[str, dict], competition
     (so it averages out over counterbalanced seats). ``full=False`` leaves rounds, calls and
     transcripts empty (fast, for statistics). ``env_extra`` sets further env fields (``discussion``
     ...) and ``params`` the focal model's sampling parameters; both enter the experiment identity,
-    as in a real store, but not the outcomes.
+    as in a real store, but not the outcomes. ``valid_law`` plants format failures: the focal model
+    makes one invalid move with probability 1 - valid_law(metadata), and in such a game it gets each
+    item with probability ``invalid_p`` instead of the law's p.
     """
     seats = n_agents if counterbalance else 1
     for ci, competition in enumerate(competitions):
@@ -84,9 +88,12 @@ def experiments(models: dict[str, dict], opponent: tuple[str, dict], competition
                 for focal_seat in range(seats):
                     rng = np.random.default_rng([seed, ci, d, focal_seat, mi, 1])
                     p = law(meta) + (seat_bonus if focal_seat == 0 else -seat_bonus / (n_agents - 1))
-                    records.append(_record(exp_id, d * seats + focal_seat, d, focal_seat, prefs, u_focal, u_opp,
-                                           p, lineup, env, config, seed, rng, p_no_deal, invalid_rate,
-                                           error_rate, full))
+                    failed = valid_law is not None and rng.random() >= valid_law(meta)
+                    record = _record(exp_id, d * seats + focal_seat, d, focal_seat, prefs, u_focal, u_opp,
+                                     invalid_p if failed else p, lineup, env, config, seed, rng, p_no_deal,
+                                     invalid_rate, error_rate, full)
+                    record["invalid_moves"][focal_seat] += failed
+                    records.append(record)
             yield {"schema_version": 1, "experiment_id": exp_id, "identity": identity, "config": config}, records
 
 
