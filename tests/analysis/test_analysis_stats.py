@@ -102,7 +102,8 @@ def pl_games(theta: dict[str, float], n_seats: int, n_games: int, seed: int) -> 
         utility = np.array([theta[m] for m in seated]) + rng.gumbel(size=n_seats)
         for s, (m, u) in enumerate(zip(seated, utility)):
             rows.append({"experiment_id": "e", "game_index": g, "seat": s, "model": m, "discounted_utility": u,
-                         "draw_id": f"d{g // 2}", "status": "complete", "n_agents": n_seats, "share": np.nan})
+                         "draw_id": f"d{g // 2}", "status": "complete", "n_agents": n_seats, "share": np.nan,
+                         "valid_game": True})
     return pd.DataFrame(rows)
 
 
@@ -125,7 +126,8 @@ def test_ties_count_as_half_wins():
     for g in range(20):
         for s, (m, u) in enumerate([("x", 10.0), ("y", 10.0)] if g % 2 else [("x", 10.0), ("z", 0.0)]):
             rows.append({"experiment_id": "e", "game_index": g, "seat": s, "model": m, "discounted_utility": u,
-                         "draw_id": f"d{g}", "status": "complete", "n_agents": 2, "share": np.nan})
+                         "draw_id": f"d{g}", "status": "complete", "n_agents": 2, "share": np.nan,
+                         "valid_game": True})
     table = ratings.ratings_table(pd.DataFrame(rows), n_boot=50).set_index("model")
     assert np.isfinite(table["rating"]).all()
     assert table.loc["x", "rating"] >= table.loc["y", "rating"] > table.loc["z", "rating"]
