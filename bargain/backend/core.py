@@ -22,6 +22,7 @@ import re
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,10 @@ class _SimProvider(CustomLLM):
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
         params = kwargs.get("optional_params", {})
-        text = sim.respond(model, messages, seed=params.get("seed"), temperature=params.get("temperature", 0.0))
+        try:
+            text = sim.respond(model, messages, seed=params.get("seed"), temperature=params.get("temperature", 0.0))
+        except Exception as exc:
+            raise _player_bug(model, exc) from exc
         # token counts at ~4 characters a token, so offline runs exercise cost, budgets and tpm at real scale
         prompt_tokens = sum(len(str(m["content"])) for m in messages) // 4
         return litellm.ModelResponse(
@@ -127,6 +131,19 @@ class _SimProvider(CustomLLM):
         if self.latency_s:
             await asyncio.sleep(self.latency_s * random.uniform(0.5, 1.5))
         return self.completion(model, messages, *args, **kwargs)
+
+
+def _player_bug(model: str, exc: Exception) -> litellm.BadRequestError:
+    """An exception inside an offline player is a bug, never a transient error: log its traceback and
+    turn it into an error the call path does not retry (LiteLLM would wrap a plain exception raised in a
+    custom provider as APIConnectionError, which is retried)."""
+    log.error("offline player sim/%s failed", model, exc_info=exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    where = f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+    return litellm.BadRequestError(
+        message=f"offline player sim/{model} failed: {type(exc).__name__}: {exc} (at {where}; traceback in the log)",
+        model=f"sim/{model}", llm_provider="sim",
+    )
 
 
 SIM_PROVIDER = _SimProvider()
