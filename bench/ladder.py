@@ -1,0 +1,75 @@
+"""The offline ladder, measured: each rung against every reference strategy and against each other.
+
+For every opponent it plays sim-weak, sim-base and sim-strong on the same preference draws in the
+same seats (``--draws`` draws x 2 seats = paired games) and prints the mean discounted utility,
+share and agreement round per rung, and the paired differences base - weak and strong - base
+with 95% t intervals over draws (``!`` marks an interval that does not exclude zero). Games are
+played in-process (``bargain.sim.ladder``), with thinking and reflection off (the offline players
+ignore them).
+
+    python bench/ladder.py                       # 25 draws, competition 0.9 (the default game)
+    python bench/ladder.py --draws 50 --competition 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+
+import numpy as np  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from bargain.config import register  # noqa: E402
+from bargain.sim.ladder import LADDER, REFERENCES, focal_share, focal_utility, head_to_head, paired, play  # noqa: E402
+
+CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+
+
+def config(model: str, opponent: str, draws: int, competition: float, seed: int) -> dict:
+    register()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"model={model}", f"model@opponent={opponent}", f"n_games={draws}", f"seed={seed}",
+            f"env.competition={competition}", "env.thinking=false", "env.reflection=false"])
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=25)
+    parser.add_argument("--competition", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    games = 0
+    print(f"{'opponent':<11}" + "".join(f"{rung + ' (U, share, round)':>30}" for rung in LADDER)
+          + f"{'base - weak: U':>22}{'share':>18}{'strong - base: U':>22}{'share':>18}")
+    for opponent in REFERENCES:
+        records = {rung: play(config(rung, opponent, args.draws, args.competition, args.seed)) for rung in LADDER}
+        games += sum(map(len, records.values()))
+        cells = []
+        for rung in LADDER:
+            r = records[rung]
+            rounds = [g["outcome"]["round"] for g in r if g["outcome"]["agreement"]]
+            cells.append(f"{np.mean([focal_utility(g) for g in r]):.1f}, {np.nanmean([focal_share(g) for g in r]):.2f}, "
+                         f"r{np.mean(rounds):.1f}")
+        diffs = []
+        for better, worse in (("sim-base", "sim-weak"), ("sim-strong", "sim-base")):
+            for measure, digits in ((focal_utility, 1), (focal_share, 3)):
+                d = paired(records[better], records[worse], measure)
+                diffs.append(f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}]{' ' if d.positive else '!'}")
+        print(f"{opponent:<11}" + "".join(f"{c:>30}" for c in cells) + "".join(f"{d:>20}" for d in diffs))
+    for better, worse in (("sim-base", "sim-weak"), ("sim-strong", "sim-base"), ("sim-strong", "sim-weak")):
+        records = play(config(better, worse, args.draws, args.competition, args.seed))
+        games += len(records)
+        d = head_to_head(records, better, worse)
+        print(f"head to head: {better} - {worse} utility {d}{'' if d.positive else '  !'}")
+    print(f"{games} games in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
