@@ -52,7 +52,8 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
     """The fields that change a game's outcome; everything else (retries, paths, n_games ...) is left out.
 
     Settings added after the first release (reasoning, per-phase token caps, context overflow) enter
-    only when they differ from their defaults, so experiments stored before they existed keep their ids.
+    only when they differ from their defaults, so experiments stored before they existed keep their ids;
+    so does the vote threshold's new exact default (2/3) under the rules it does not affect.
     """
     lineup = []
     for key in lineup_keys(cfg):
@@ -67,6 +68,8 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         del env["max_tokens"]
     if env["context_overflow"] == "end":
         del env["context_overflow"]
+    if env["vote_rule"] != "supermajority" and str(env["vote_threshold"]) == "2/3":
+        env["vote_threshold"] = 0.6667  # the default before thresholds were exact: it plays no part here
     game = game_type(cfg)
     return {
         "schema_version": SCHEMA_VERSION,

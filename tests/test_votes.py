@@ -99,3 +99,15 @@ def test_readme_table_matches_the_rules():
     assert set(table) == set(expected)
     for name, (rule, threshold) in expected.items():
         assert table[name] == [votes_needed(rule, n, threshold or "2/3") for n in range(2, 11)], name
+
+
+def test_unaffected_experiments_keep_their_ids(make_cfg):
+    """Under unanimity and majority the threshold plays no part: their identity keeps the old default
+    (0.6667), so stores written before thresholds were exact resume instead of replaying every game."""
+    from omegaconf import OmegaConf
+
+    from bargain.runner import identity
+
+    for rule, expected in (("unanimity", 0.6667), ("majority", 0.6667), ("supermajority", "2/3")):
+        cfg = OmegaConf.to_container(make_cfg(f"env.vote_rule={rule}"), resolve=True, enum_to_str=True)
+        assert identity(cfg)["env"]["vote_threshold"] == expected
