@@ -4,10 +4,11 @@ The store layout and record format are fixed by the contract: ``<store>/<experim
 and ``<store>/<experiment_id>/games/<game_index:05d>.json``. Any folder below ``path`` that holds an
 ``experiment.json`` is an experiment, so a Hydra sweep directory with one store per job loads as one.
 
-The *condition* of a game is everything in its stored experiment identity except the focal model
-and the root seed (more seeds are more draws of the same condition; the seat is per game, not in
-the identity): the environment and protocol, preferences, every other seat's model and sampling
-parameters, the focal model's sampling parameters and the prompt templates. It is derived from the
+The *condition* of a game is everything in its stored experiment identity except the focal model,
+the root seed (more seeds are more draws of the same condition) and counterbalancing (which seats
+are played, not how; the seat is per game): the environment and protocol, preferences, every other
+seat's model, sampling parameters and reasoning settings, the focal model's sampling parameters
+and reasoning settings, and the prompt templates. It is derived from the
 identity, never from a hand-kept list, so any new identity field splits conditions by itself.
 """
 
@@ -37,8 +38,10 @@ PARAMETER_COLS = tuple(dict.fromkeys((*treaty.PARAMETERS, *cofunding.PARAMETERS)
 # Descriptive per-game columns from the record (the condition itself comes from the identity).
 GAME_COLS = ("n_agents", "n_items", "max_rounds", "gamma", "preference_kind", "cooperation",
              "vote_rule", "speaking_order", "memory", "game", *PARAMETER_COLS)
-# Identity fields that replicate rather than define a condition.
-_REPLICATION = ("schema_version", "seed")
+# Identity fields that define no condition: the record format; the root seed (more seeds are more
+# draws of the same condition); counterbalancing (it decides which seats are played, not how a game
+# is played: a draw's game in a given seat is the same either way).
+_NOT_CONDITION = ("schema_version", "seed", "counterbalance")
 _RENAMES = {"preferences.kind": "preference_kind", "preferences.cooperation": "cooperation"}
 # Per-agent columns a metadata key must not overwrite.
 _RESERVED = frozenset({"seat", "name", "role", "model", "litellm_model", "opponent", "status"})
@@ -133,24 +136,29 @@ def frames(records: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def condition_fields(identity: dict) -> dict:
-    """The condition of an experiment as flat ``{field: value}``: its identity minus the focal model and the seed.
+    """The condition of an experiment as flat ``{field: value}``: its identity minus the focal model, the
+    seed and counterbalancing.
 
     Environment fields keep their names (``discussion``, ``vote_threshold`` ...), the preference
     fields become ``preference_kind`` and ``cooperation``, the focal model's sampling parameters
-    ``focal.<param>``, and the model in lineup position i >= 1 ``lineup.<i>.model`` and
-    ``lineup.<i>.<param>``. Lists become JSON text, so every value can key a group.
+    ``focal.<param>`` (its reasoning setting ``focal.reasoning.<key>``), and the model in lineup
+    position i >= 1 ``lineup.<i>.model``, ``lineup.<i>.<param>`` and ``lineup.<i>.reasoning.<key>``.
+    Lists become JSON text, so every value can key a group.
     """
-    identity = {k: v for k, v in identity.items() if k not in _REPLICATION}
+    identity = {k: v for k, v in identity.items() if k not in _NOT_CONDITION}
     lineup = identity.pop("lineup", [])
     flat = {}
     for key, value in _flatten(identity).items():
         key = _RENAMES.get(key, key.removeprefix("env."))
         flat[key] = value
     for i, seat in enumerate(lineup):
+        seat = dict(seat)
+        model, params = seat.pop("litellm_model"), seat.pop("params", None) or {}
         prefix = "focal" if i == 0 else f"lineup.{i}"
         if i:
-            flat[f"{prefix}.model"] = seat["litellm_model"]
-        flat.update({f"{prefix}.{k}": v for k, v in _flatten(seat.get("params") or {}).items()})
+            flat[f"{prefix}.model"] = model
+        flat.update({f"{prefix}.{k}": v for k, v in _flatten(params).items()})
+        flat.update(_flatten(seat, f"{prefix}."))  # e.g. the reasoning setting
     return flat
 
 
@@ -310,7 +318,8 @@ def condition_cols(games: pd.DataFrame, keys: tuple[str, ...] = ("opponent", "co
     """
     fields = {f for condition in games.attrs.get("conditions", {}).values() for f in condition}
     chosen: list[str] = []
-    for col in sorted(f for f in fields if f in games.columns and f not in keys):
+    # environment and preference fields first: they name a condition more plainly than model parameters
+    for col in sorted((f for f in fields if f in games.columns and f not in keys), key=lambda f: ("." in f, f)):
         if games.groupby([*keys, *chosen], dropna=False)[col].nunique(dropna=False).max() > 1:
             chosen.append(col)
     return chosen

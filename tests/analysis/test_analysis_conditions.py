@@ -31,19 +31,20 @@ def test_discussion_and_temperature_sweep_gets_separate_fits(tmp_path):
     assert len(conditions) == len(LAWS) and (conditions["n_games"] == 3 * 40 * 2).all()
 
 
-def test_condition_is_the_identity_without_focal_model_and_seed():
+def test_condition_is_the_identity_without_focal_model_seed_and_counterbalancing():
     identity = {"schema_version": 1, "seed": 3, "counterbalance": True, "prompts": "abc",
                 "env": {"n_agents": 2, "discussion": False, "item_names": ["A", "B"]},
                 "preferences": {"kind": "vector", "cooperation": 0.0},
-                "lineup": [{"litellm_model": "openai/gpt-4o", "params": {"temperature": 0.7}},
+                "lineup": [{"litellm_model": "openai/gpt-5.4", "params": {"temperature": 0.7},
+                            "reasoning": {"effort": "high"}},
                            {"litellm_model": "sim/boulware", "params": {"temperature": 0.0, "top_p": 0.9}}]}
     assert condition_fields(identity) == {
-        "counterbalance": True, "prompts": "abc", "n_agents": 2, "discussion": False, "item_names": '["A","B"]',
-        "preference_kind": "vector", "cooperation": 0.0, "focal.temperature": 0.7, "lineup.1.model": "sim/boulware",
-        "lineup.1.temperature": 0.0, "lineup.1.top_p": 0.9}
-    other_model = {**identity, "seed": 4, "lineup": [{**identity["lineup"][0], "litellm_model": "x/y"},
-                                                      identity["lineup"][1]]}
-    assert condition_fields(other_model) == condition_fields(identity)
+        "prompts": "abc", "n_agents": 2, "discussion": False, "item_names": '["A","B"]',
+        "preference_kind": "vector", "cooperation": 0.0, "focal.temperature": 0.7, "focal.reasoning.effort": "high",
+        "lineup.1.model": "sim/boulware", "lineup.1.temperature": 0.0, "lineup.1.top_p": 0.9}
+    other = {**identity, "seed": 4, "counterbalance": False,
+             "lineup": [{**identity["lineup"][0], "litellm_model": "x/y"}, identity["lineup"][1]]}
+    assert condition_fields(other) == condition_fields(identity)
 
 
 def test_real_sweep_splits_on_discussion_and_opponent_temperature(make_cfg, tmp_path):

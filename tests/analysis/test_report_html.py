@@ -26,7 +26,7 @@ from hydra.core.global_hydra import GlobalHydra
 from analysis.__main__ import main
 from analysis.browser import Chromium, find_chromium
 from analysis.html_report import GAMES_PER_BLOCK, load_judge_labels, write_report
-from analysis.load import iter_records
+from analysis.load import condition_cols, iter_records, load_store
 from analysis.report import Result, analyze
 from bargain.config import register
 from bargain.runner import run_experiment
@@ -249,7 +249,8 @@ def test_report_in_chromium(browser, report, store, tmp_path):
     browser.click("#fig-heatmap a.go")
     settle(browser)
     params = dict(browser.eval("[...new URLSearchParams(location.hash.slice(1))]"))
-    assert {"model", "opponent", "competition", "max_rounds"} == set(params)  # max_rounds: a varying condition
+    conditions = condition_cols(load_store(store)[0])  # the condition fields that vary, e.g. max_rounds
+    assert "max_rounds" in conditions and {"model", "opponent", "competition", *conditions} == set(params)
     assert shown(browser) == games_where(index, **params) > 0
 
     # a transcript opens: every round, the public discussion word for word, private thinking labelled
