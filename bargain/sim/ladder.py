@@ -1,9 +1,9 @@
 """The offline ladder check: each rung against every reference strategy and against each other.
 
-Games are played by the real engine (the runner's seeding, prompts, parsing and rules) with the
-offline players answering in-process instead of through LiteLLM: the messages, seeds and
-temperatures they get are exactly those of the served path (a test compares whole records), at a
-small fraction of the cost, so the hundreds of games a ladder check needs fit in a test.
+Games are played by the real engine and Backend (the runner's seeding, prompts, parsing, rules,
+parameters and budget) with only the LiteLLM hop skipped: the offline provider answers the same
+messages with the same seeds and temperatures (a test compares whole records) at a small fraction
+of the cost, so the hundreds of games a ladder check needs fit in a test.
 
 Comparisons are paired: two rungs play the same preference draws in the same seats against the
 same opponent, and the difference of their results is averaged per draw; the 95% interval is a
@@ -21,31 +21,29 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bargain import sim
-from bargain.backend.core import Completion, sent_params
+from bargain.backend.core import SIM_PROVIDER, Backend, _usage
 from bargain.runner import Experiment, lineup_keys, model_config
 
 LADDER = ("sim-weak", "sim-base", "sim-strong")
 REFERENCES = ("boulware", "conceder", "greedy", "fair", "random")
 
 
-class DirectSim:
-    """Answers ``sim/`` models in-process with exactly the reply the served path would give."""
+class DirectSim(Backend):
+    """The Backend with ``sim/`` calls handed straight to the offline provider instead of through
+    LiteLLM: the same parameters, seeds, usage and records, without LiteLLM's per-call overhead."""
 
     def __init__(self, models: dict[str, dict[str, Any]]) -> None:
-        self.models = models
+        super().__init__(models, {})
         self.decisions: list[float] = []  # seconds per reply
 
-    async def complete(self, model: str, messages: list[dict[str, str]], call_key: dict[str, Any]) -> Completion:
-        cfg = self.models[model]
-        params = sent_params(cfg, call_key)
-        start = time.perf_counter()
-        text = sim.respond(cfg["litellm_model"].removeprefix("sim/"), messages, seed=params["seed"],
-                           temperature=params.get("temperature", 0.0))
-        self.decisions.append(time.perf_counter() - start)
-        now = time.time()
-        return Completion(text=text, usage={"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0},
-                          cost_usd=0.0, latency_s=0.0, started=now, finished=now, sent_params=params)
+    async def _call(
+        self, key: str, messages: list[dict[str, str]], params: dict[str, Any]
+    ) -> tuple[Any, dict[str, int], float, float, int]:
+        started, clock = time.time(), time.perf_counter()
+        response = SIM_PROVIDER.completion(self.models[key]["litellm_model"].removeprefix("sim/"), messages,
+                                           optional_params=params)
+        self.decisions.append(time.perf_counter() - clock)
+        return response, _usage(response), started, time.time(), 0
 
 
 def play(cfg: dict[str, Any], backend: DirectSim | None = None) -> list[dict[str, Any]]:
