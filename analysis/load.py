@@ -139,18 +139,19 @@ def condition_fields(identity: dict) -> dict:
     """The condition of an experiment as flat ``{field: value}``: its identity minus the focal model, the
     seed and counterbalancing.
 
-    Environment fields keep their names (``discussion``, ``vote_threshold`` ...), the preference
-    fields become ``preference_kind`` and ``cooperation``, the focal model's sampling parameters
+    Environment fields keep their names (``discussion``, ``vote_threshold`` ...), the game is ``game``
+    (``items``, ``treaty``, ``cofunding``) and its parameters keep their names (``rho``, ``alpha`` ...), the
+    preference fields become ``preference_kind`` and ``cooperation``, the focal model's sampling parameters
     ``focal.<param>`` (its reasoning setting ``focal.reasoning.<key>``), and the model in lineup
     position i >= 1 ``lineup.<i>.model``, ``lineup.<i>.<param>`` and ``lineup.<i>.reasoning.<key>``.
     Lists become JSON text, so every value can key a group.
     """
     identity = {k: v for k, v in identity.items() if k not in _NOT_CONDITION}
     lineup = identity.pop("lineup", [])
-    flat = {}
+    flat = {"game": "items"}  # the item game's identity names no game (its ids predate the others)
     for key, value in _flatten(identity).items():
-        key = _RENAMES.get(key, key.removeprefix("env."))
-        flat[key] = value
+        key = _RENAMES.get(key, key.removeprefix("env.").removeprefix("game."))
+        flat["game" if key == "name" else key] = value
     for i, seat in enumerate(lineup):
         seat = dict(seat)
         model, params = seat.pop("litellm_model"), seat.pop("params", None) or {}
@@ -318,8 +319,9 @@ def condition_cols(games: pd.DataFrame, keys: tuple[str, ...] = ("opponent", "co
     """
     fields = {f for condition in games.attrs.get("conditions", {}).values() for f in condition}
     chosen: list[str] = []
-    # environment and preference fields first: they name a condition more plainly than model parameters
-    for col in sorted((f for f in fields if f in games.columns and f not in keys), key=lambda f: ("." in f, f)):
+    # the game, then environment and preference fields: they name a condition more plainly than model parameters
+    for col in sorted((f for f in fields if f in games.columns and f not in keys),
+                      key=lambda f: (f != "game", "." in f, f)):
         if games.groupby([*keys, *chosen], dropna=False)[col].nunique(dropna=False).max() > 1:
             chosen.append(col)
     return chosen

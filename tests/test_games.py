@@ -138,7 +138,7 @@ def test_fair_players_make_efficient_deals(make_cfg):
     for game in ("treaty", "cofunding"):
         summary = run_experiment(make_cfg(f"game={game}", "model=fair", "model@opponent=fair", "n_games=2",
                                           "counterbalance=false", "env.max_rounds=3"))
-        games, _ = frames(summary.records)
+        games, _ = frames(iter_records(summary.directory.parent))  # the experiment: records with its identity
         assert games["agreement"].all(), game
         assert games["efficiency"].min() > (0.97 if game == "treaty" else 0.8), games["efficiency"].tolist()
 

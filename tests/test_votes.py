@@ -10,7 +10,7 @@ import pytest
 
 from bargain.config import ConfigError, validate
 from bargain.game import accepted_proposals, generate_preferences, vote_threshold, votes_needed
-from bargain.negotiation import Table, system_prompt
+from bargain.negotiation import Table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -85,7 +85,7 @@ def test_rules_prompt_states_the_exact_count(rule, n, text):
                   vote_rule=rule, vote_threshold="2/3", speaking_order="fixed", discussion=True,
                   discussion_turns=1, thinking=True, reflection=True, reveal_votes=True)
     prefs = generate_preferences(np.random.default_rng(0), n, 3, 1.0)
-    assert f"A proposal passes if {text}" in system_prompt(table, prefs, 0)
+    assert f"A proposal passes if {text}" in table.system_prompt(prefs, 0)
 
 
 def test_readme_table_matches_the_rules():

@@ -208,7 +208,7 @@ class FundingPlayer:
         sit = self.sit
         if sit.phase == "discussion":
             plan = self.choose()
-            if self.style.reveal or self.style.reads_concessions:  # telling helps coordinate on public goods
+            if self.style.reveal:  # telling helps coordinate on public goods
                 favourites = " and ".join(sit.projects[j] for j in np.argsort(-sit.values, kind="stable")[:2])
                 return f"I value {favourites} most. My plan: {self.plan_json(plan)}"
             return f"Here is a plan I could support. My plan: {self.plan_json(plan)}"

@@ -95,6 +95,11 @@ def estimate_others(sit: Situation, modelling: float) -> np.ndarray:
     return estimate
 
 
+def aspiration(style: Style, sit: Situation) -> float:
+    """The time-dependent aspiration, as a fraction of the best: from ``opening`` to ``floor`` along progress**beta."""
+    return style.opening - (style.opening - style.floor) * sit.progress**style.beta
+
+
 class Allocations:
     """Greedy searches over allocations for agent ``me``, never enumerating them.
 
@@ -228,12 +233,11 @@ class Player:
         return 1.0 + self.noise * self.rng.normal(0.0, 0.1)
 
     def aspiration(self) -> float:
-        """The time-dependent aspiration: from ``opening`` to ``floor`` of the best, along progress**beta."""
-        s = self.style
+        """The time-dependent aspiration (see :func:`aspiration`) times the best."""
         if self.name == "fair":  # holds to its own Nash proposal, or to the Nash split before it made one
             mine = [owners for by, owners in self.sit.current if by == self.sit.me]
             return 0.95 * self.utility(mine[0] if mine else self.search.nash())
-        return (s.opening - (s.opening - s.floor) * self.sit.progress**s.beta) * self.best
+        return aspiration(self.style, self.sit) * self.best
 
     # --- the ladder's policy -----------------------------------------------------------------------
 

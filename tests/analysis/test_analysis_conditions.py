@@ -39,7 +39,7 @@ def test_condition_is_the_identity_without_focal_model_seed_and_counterbalancing
                             "reasoning": {"effort": "high"}},
                            {"litellm_model": "sim/boulware", "params": {"temperature": 0.0, "top_p": 0.9}}]}
     assert condition_fields(identity) == {
-        "prompts": "abc", "n_agents": 2, "discussion": False, "item_names": '["A","B"]',
+        "game": "items", "prompts": "abc", "n_agents": 2, "discussion": False, "item_names": '["A","B"]',
         "preference_kind": "vector", "cooperation": 0.0, "focal.temperature": 0.7, "focal.reasoning.effort": "high",
         "lineup.1.model": "sim/boulware", "lineup.1.temperature": 0.0, "lineup.1.top_p": 0.9}
     other = {**identity, "seed": 4, "counterbalance": False,
@@ -59,6 +59,17 @@ def test_real_sweep_splits_on_discussion_and_opponent_temperature(make_cfg, tmp_
     by_condition = games.groupby("condition")
     assert (by_condition["focal_model"].nunique() == 2).all()
     assert sorted(by_condition["draw_id"].nunique()) == [1, 1, 2]
+
+
+def test_game_and_its_parameters_are_conditions(make_cfg, tmp_path):
+    """Offline games: the item game, and the treaty game at two ideal-point correlations, are three conditions."""
+    common = ("model=sim-weak", "model@opponent=boulware", "n_games=1", "env.max_rounds=2")
+    for overrides in ((), ("game=treaty",), ("game=treaty", "game.rho=-0.5")):
+        run_experiment(make_cfg(*common, *overrides))
+    games, _ = load_store(tmp_path / "store")
+    assert condition_cols(games) == ["rho"]  # competition (a key) already tells the item game apart
+    assert games["condition"].nunique() == 3
+    assert sorted(games.groupby("condition")["game"].first()) == ["items", "treaty", "treaty"]
 
 
 @pytest.mark.parametrize(("field", "default", "value"), [("vote_threshold", "2/3", "3/4"), ("max_reasks", 2, 0)])
