@@ -32,6 +32,7 @@ from pathlib import Path
 
 from analysis.behaviour.cli import judge_command, validate_command
 from analysis.html_report import EMBED_MB, write_report
+from analysis.load import NoRecords, SchemaError
 from analysis.report import Result, analyze, to_markdown
 
 
@@ -60,7 +61,16 @@ def _analyze(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Resul
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store.resolve()
     out = args.out or store.parent / f"{store.name}-analysis"
-    return analyze(store, out, args.capability, n_boot=args.bootstrap, seed=args.seed, judgements=args.judgements)
+    try:
+        result = analyze(store, out, args.capability, n_boot=args.bootstrap, seed=args.seed,
+                         judgements=args.judgements)
+    except (NoRecords, SchemaError) as exc:  # nothing valid to analyse, or a newer record format
+        parser.exit(2, f"error: {exc}\n")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} damaged record(s), moved to their experiment's quarantine/ "
+              "(re-running their job plays those games again):")
+        print("\n".join(f"  {note}" for note in result.skipped) + "\n")
+    return result
 
 
 def tables_command(argv: list[str]) -> None:

@@ -10,6 +10,10 @@ are played, not how; the seat is per game): the environment and protocol, prefer
 seat's model, sampling parameters and reasoning settings, the focal model's sampling parameters
 and reasoning settings, and the prompt templates. It is derived from the
 identity, never from a hand-kept list, so any new identity field splits conditions by itself.
+
+Every record is checked against the record schema (:mod:`bargain.schema`): a damaged one is skipped,
+listed in a warning, and moved to ``<experiment>/quarantine/`` (the next run of the job replays it);
+records of a newer schema version stop the analysis, which cannot read them.
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ import pandas as pd
 
 from analysis import metrics
 from bargain.game import cofunding, treaty
-from bargain.store import canonical_json
+from bargain.store import DamagedRecord, ForeignRecord, NewerRecord, canonical_json, load_record, quarantine
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 GAME_FILE = re.compile(r"^\d{5,}\.json$")  # skips the tmp files of in-flight atomic writes
 # Game parameters of the treaty and co-funding games (the record's game.parameters).
 PARAMETER_COLS = tuple(dict.fromkeys((*treaty.PARAMETERS, *cofunding.PARAMETERS)))
@@ -48,7 +51,11 @@ _RESERVED = frozenset({"seat", "name", "role", "model", "litellm_model", "oppone
 
 
 class SchemaError(ValueError):
-    """A record's schema_version is not one this analysis understands."""
+    """A record's schema_version is newer than this analysis understands."""
+
+
+class NoRecords(ValueError):
+    """Nothing to analyse: no valid game record below the path."""
 
 
 def experiment_dirs(path: str | Path) -> list[Path]:
@@ -59,37 +66,50 @@ def experiment_dirs(path: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("experiment.json"))
 
 
-def iter_records(path: str | Path) -> Iterator[dict]:
-    """Yield every game record below ``path``, carrying its experiment's identity as ``identity``.
+def iter_records(path: str | Path, skipped: list[str] | None = None) -> Iterator[dict]:
+    """Yield every valid game record below ``path``, carrying its experiment's identity as ``identity``.
 
-    Refuses records of an unknown schema version.
+    Damaged records are skipped: each is quarantined and described in ``skipped`` (when given) and in
+    a warning. Raises SchemaError for a record of a schema version newer than this code reads.
     """
     dirs = experiment_dirs(path)
     if not dirs:
         log.warning("no experiment.json found below %s", path)
     for exp in dirs:
-        experiment = json.loads((exp / "experiment.json").read_text())
-        _check_schema(experiment, exp / "experiment.json")
+        try:
+            identity = json.loads((exp / "experiment.json").read_text())["identity"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # its games cannot be placed in a condition
+            note = f"{exp / 'experiment.json'}: unreadable ({exc!r}); the experiment's games skipped"
+            log.warning("damaged experiment %s", note)
+            if skipped is not None:
+                skipped.append(note)
+            continue
         games = exp / "games"
         if not games.is_dir():
             continue
         for f in sorted(games.iterdir()):
-            if GAME_FILE.match(f.name):
-                record = json.loads(f.read_text())
-                _check_schema(record, f)
-                yield {**record, "identity": experiment["identity"]}
+            if not GAME_FILE.match(f.name):
+                continue
+            try:
+                yield {**load_record(f), "identity": identity}
+            except FileNotFoundError:
+                continue  # moved while we read
+            except NewerRecord as exc:
+                raise SchemaError(f"{f}: {exc}; upgrade bargain to analyse this store") from None
+            except DamagedRecord as exc:
+                moved = None if isinstance(exc, ForeignRecord) else quarantine(f, exc)
+                note = f"{f}: {exc}; " + (f"moved to {moved}" if moved else "left in place") + ", skipped"
+                log.warning("damaged record %s", note)
+                if skipped is not None:
+                    skipped.append(note)
 
 
-def _check_schema(doc: dict, where: Path) -> None:
-    version = doc.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise SchemaError(f"{where}: schema_version={version!r} is not supported "
-                          f"(this analysis reads {sorted(SUPPORTED_SCHEMA_VERSIONS)})")
+def load_store(path: str | Path, skipped: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load a store into ``(games, agents)``: one row per game and one row per agent per game.
 
-
-def load_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load a store into ``(games, agents)``: one row per game and one row per agent per game."""
-    return frames(iter_records(path))
+    Damaged records are left out and described in ``skipped`` (see :func:`iter_records`).
+    """
+    return frames(iter_records(path, skipped))
 
 
 def frames(records: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

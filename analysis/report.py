@@ -13,7 +13,7 @@ from analysis import figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
 from analysis.behaviour.tables import behaviour_tables
 from analysis.competence import competence_table
-from analysis.load import capability, capability_label, condition_cols, conditions_table, load_store
+from analysis.load import NoRecords, capability, capability_label, condition_cols, conditions_table, load_store
 from analysis.sensitivity import sensitivity_table
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Result:
     capability: str | None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # damaged records left out (and quarantined)
 
 
 def choose_capability(agents: pd.DataFrame, requested: str) -> str | None:
@@ -59,9 +60,10 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
     Behaviour tables come from the games' public messages, and from judge labels in ``judgements``
     (default ``<store>/judgements``) when there are any.
     """
-    games, agents = load_store(store)
+    skipped: list[str] = []
+    games, agents = load_store(store, skipped)
     if games.empty:
-        raise ValueError(f"no game records found below {store}")
+        raise NoRecords(f"no game records found below {store}" + (f" (only {len(skipped)} damaged ones)" if skipped else ""))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cap = choose_capability(agents, capability_name)
@@ -69,7 +71,7 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
     cap_values = capability(agents, cap) if cap else pd.Series(np.nan, index=agents.index)
     focal = fits.focal_rows(agents, cap_values)
     law_fits = fits.scaling_fits(focal, keys, n_boot=n_boot, seed=seed)
-    result = Result(out, cap)
+    result = Result(out, cap, skipped=skipped)
     scaling = fits.scaling_table(law_fits)
     if not scaling.empty:
         scaling.insert(0, "capability", cap)

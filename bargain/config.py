@@ -1,23 +1,28 @@
-"""Structured config schema for the Hydra app, and the range checks OmegaConf cannot express.
+"""Structured config schema for the Hydra app, and the checks OmegaConf cannot express.
 
 Types and enum values are checked by OmegaConf when the config is composed (``env.competition=high``
-fails there); numeric ranges and cross-field rules are checked by :func:`validate`, which the entry
-point calls before anything else runs.
+fails there); unknown keys (``+env.typo=3``), numeric ranges, seeds, names used in paths, URLs with
+credentials and cross-field rules are checked by :func:`validate`. The app runs it before Hydra
+writes a file and before LiteLLM is imported (see ``bargain.run``), so a bad value costs well under
+a second and leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
 import functools
 import logging
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from bargain.game.cofunding import cost_range
 from bargain.game.treaty import min_rho
@@ -26,6 +31,12 @@ from bargain import roster
 from bargain.game.rules import vote_threshold
 
 log = logging.getLogger(__name__)
+
+# user:password@ (or token@) in a URL
+_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://([^/@\s]+)@", re.IGNORECASE)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:@-]*")
+# Free-form mappings: any key is allowed below these (documented extension points).
+FREE_KEYS = ("params", "metadata", "hydra")
 
 
 class ConfigError(ValueError):
@@ -203,6 +214,7 @@ class RunConfig:
     max_error_fraction: float = 0.0  # exit 1 if more than this fraction of the games played ended in error (all are recorded)
     cache: bool = True  # exact replay cache: re-runs and resumed games never pay twice
     cache_dir: str | None = None  # default <store>/.cache; share one between stores to replay into a fresh store
+    retry_deterministic: bool = False  # replay games that failed deterministically (context overflow, invalid request, bug) unchanged
     progress: bool = True  # progress bar on stderr (only when it is a terminal)
     game_delay_s: float = 0.0  # pause before each game (pacing; lets tests cancel a job mid-way)
 
@@ -216,7 +228,7 @@ class Config:
     dry_run: bool = False  # print the plan (cells, games, routes, estimated tokens and cost) and play nothing
     model: ModelConfig = MISSING
     opponent: ModelConfig = MISSING
-    opponents: dict[str, ModelConfig] = field(default_factory=dict)
+    opponents: dict[str, ModelConfig] = field(default_factory=dict)  # any key: extra distinct opponents
     game: Any = MISSING  # one of GAME_SCHEMAS, chosen by the config group (game=items|treaty|cofunding)
     env: EnvConfig = field(default_factory=EnvConfig)
     preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
@@ -302,16 +314,112 @@ def _validate_game(cfg: Any) -> None:
            "equal pairwise cosines below 1 need one dimension per agent")
 
 
+def _schema_of(annotation: Any) -> tuple[type | None, bool]:
+    """(the dataclass a field holds, whether it is a mapping of them) for an annotation, else (None, False)."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is dict and args and dataclasses.is_dataclass(args[1]):
+        return args[1], True
+    return next((a for a in (annotation, *args) if dataclasses.is_dataclass(a)), None), False
+
+
+def _check_keys(node: Any, schema: type, prefix: str = "") -> None:
+    """Every key is in the schema, except below the free-form mappings (``params``, ``metadata``, ``hydra``)."""
+    hints = typing.get_type_hints(schema)
+    for key in node.keys():
+        name = str(key)
+        if name in FREE_KEYS:
+            continue
+        if name not in hints:
+            close = difflib.get_close_matches(name, hints, n=1)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            raise ConfigError(
+                f"{prefix}{name} is not a config key ({hint}keys here: {', '.join(sorted(hints))}); "
+                "a typo would silently create a new experiment"
+            )
+        child, mapping = _schema_of(hints[name])
+        value = node._get_node(name)
+        if child is None or not isinstance(value, DictConfig) or value._is_none():
+            continue
+        if mapping:
+            for sub in value.keys():
+                _check_keys(value[sub], child, f"{prefix}{name}.{sub}.")
+        else:
+            _check_keys(value, child, f"{prefix}{name}.")
+
+
+def _strings(node: Any, path: str = "") -> typing.Iterator[tuple[str, str]]:
+    """Every string in a config, unresolved (so ``${oc.env:VAR}`` stays as written), with its key."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _strings(value, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+def check_secrets(cfg: Any) -> None:
+    """Refuse credentials written into a URL: Hydra would copy them into its files and folder names (and
+    LiteLLM's HTTP client refuses URL credentials next to the key it always sends)."""
+    container = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, (DictConfig, ListConfig)) else cfg
+    found = [key for key, text in _strings(container) if _URL_CREDENTIALS.search(text)]
+    if found:
+        key = next((k for k in found if not k.startswith("hydra.")), "a command-line override")
+        raise ConfigError(
+            f"{key} has credentials in a URL (scheme://***@...): they would be written into Hydra's files and "
+            "folder names; put the secret in an environment variable and name it in model.api_key_env "
+            "(sent as a bearer key) instead"
+        )
+
+
+def _check_params(key: str, params: Any) -> None:
+    """Sampling parameters of the usual names have the usual types (a wrong type would fail every call)."""
+    for secret in ("api_key", "key", "token"):
+        _check(secret not in params, f"{key}.params.{secret}: keys never go in configs; name the variable in {key}.api_key_env")
+    number = (int, float)
+    rules = {
+        "temperature": (number, lambda v: 0 <= v <= 2, "a number in [0, 2]"),
+        "top_p": (number, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        "max_tokens": (int, lambda v: v >= 1, "an integer >= 1"),
+        "max_completion_tokens": (int, lambda v: v >= 1, "an integer >= 1"),
+        "seed": (int, lambda v: v >= 0, "an integer >= 0"),
+    }
+    for name, (types, ok, allowed) in rules.items():
+        if name in params and params[name] is not None:
+            value = params[name]
+            _check(isinstance(value, types) and not isinstance(value, bool) and ok(value),
+                   f"{key}.params.{name}={value!r} must be {allowed}")
+
+
+def _check_model(key: str, model: Any) -> None:
+    _check(model.name is not None and _PLAIN_NAME.fullmatch(str(model.name)) is not None,
+           f"{key}.name={model.name!r} must be a plain name (letters, digits, '_', '-', '.', '+', ':', '@'): it names files")
+    _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
+    for limit in ("rpm", "tpm"):
+        value = model[limit]
+        _check(value is None or value >= 1, f"{key}.{limit}={value} must be >= 1 or null")
+    _check_params(key, model.params)
+    if model.server is not None:
+        _check(0 <= model.server.port <= 65535, f"{key}.server.port={model.server.port} must be in [0, 65535] (0: a free port)")
+        _check(model.server.startup_timeout_s > 0, f"{key}.server.startup_timeout_s={model.server.startup_timeout_s} must be > 0")
+
+
 def validate(cfg: Any) -> None:
     """Raise ConfigError naming the key and its allowed values for anything out of range.
 
-    First gives every lineup model its true identity: ``model=litellm`` from the roster, and the name
-    and metadata of the reasoning setting actually played (see :func:`bargain.roster.identify`).
+    First refuses URL credentials and unknown keys, then gives every lineup model its true identity:
+    ``model=litellm`` from the roster, and the name and metadata of the reasoning setting actually
+    played (see :func:`bargain.roster.identify`).
     """
+    check_secrets(cfg)
+    _check_keys(cfg, Config)
     models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
     for key, model in models.items():
         problem = roster.identify(key, model)
         _check(problem is None, problem or "")
+    _check(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed={cfg.seed} must be an integer >= 0")
+    _check(bool(str(cfg.store).strip()), "store='' must name a directory (default: outputs/store)")
     env = cfg.env
     _check(0.0 <= env.competition <= 1.0, f"env.competition={env.competition} must be in [0, 1]")
     _check(0.0 < env.gamma <= 1.0, f"env.gamma={env.gamma} must be in (0, 1]")
@@ -351,6 +459,9 @@ def validate_run(run: Any) -> None:
     _check(run.game_concurrency >= 1, f"run.game_concurrency={run.game_concurrency} must be >= 1")
     _check(run.max_retries >= 0, f"run.max_retries={run.max_retries} must be >= 0")
     _check(run.timeout_s > 0, f"run.timeout_s={run.timeout_s} must be > 0")
+    _check(run.backoff_base_s > 0, f"run.backoff_base_s={run.backoff_base_s} must be > 0")
+    _check(run.backoff_max_s >= run.backoff_base_s,
+           f"run.backoff_max_s={run.backoff_max_s} must be >= run.backoff_base_s={run.backoff_base_s}")
     _check(run.budget_usd is None or run.budget_usd > 0, f"run.budget_usd={run.budget_usd} must be > 0 or null")
     _check(
         run.sweep_budget_usd is None or run.sweep_budget_usd > 0,
@@ -360,18 +471,15 @@ def validate_run(run: Any) -> None:
         re.fullmatch(r"[A-Za-z0-9_.-]+", run.ledger) is not None and run.ledger not in (".", ".."),
         f"run.ledger={run.ledger!r} must be a plain file name (letters, digits, '_', '-', '.')",
     )
+    _check(run.cache_dir is None or bool(str(run.cache_dir).strip()),
+           "run.cache_dir='' must name a directory, or be null for <store>/.cache")
     _check(run.game_delay_s >= 0, f"run.game_delay_s={run.game_delay_s} must be >= 0")
     _check(0.0 <= run.max_error_fraction <= 1.0, f"run.max_error_fraction={run.max_error_fraction} must be in [0, 1]")
 
 
 def validate_model(key: str, model: Any) -> None:
     """Checks of one model config under config key ``key`` (a lineup seat, or the judge)."""
-    _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
-    for secret in ("api_key", "key", "token"):
-        _check(
-            secret not in model.params,
-            f"{key}.params.{secret}: keys never go in configs; name the variable in {key}.api_key_env",
-        )
+    _check_model(key, model)
     _check_lifecycle(key, model)
     _check_reasoning(key, model)
     _check_facts(key, model)
@@ -379,6 +487,8 @@ def validate_model(key: str, model: Any) -> None:
 
 def validate_judge(cfg: Any) -> None:
     """Raise ConfigError for an out-of-range judge job config (``python -m analysis judge``)."""
+    check_secrets(cfg)
+    _check_keys(cfg, JudgeConfig)
     problem = roster.identify("judge", cfg.judge)
     _check(problem is None, problem or "")
     _check(cfg.max_reasks >= 0, f"max_reasks={cfg.max_reasks} must be >= 0")

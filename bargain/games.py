@@ -117,8 +117,8 @@ class ItemGame(Game):
     def record_preferences(prefs) -> dict[str, Any]:
         return {"kind": prefs.kind, "values": prefs.values.tolist(), "base": prefs.base.tolist(), "cosine": prefs.cosines()}
 
-    async def play(self, prefs, agents, rng: np.random.Generator) -> dict[str, Any]:
-        return await negotiation.play(self.table, prefs, agents, rng)
+    async def play(self, prefs, agents, rng: np.random.Generator, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        return await negotiation.play(self.table, prefs, agents, rng, rounds)
 
     @staticmethod
     def summary(record: dict[str, Any]) -> list[str]:
@@ -163,8 +163,9 @@ class TreatyGame(Game):
         return {"kind": prefs.kind, "positions": prefs.positions.tolist(), "weights": prefs.weights.tolist(),
                 "cosine": prefs.cosines(), "correlation": prefs.correlations()}
 
-    async def play(self, prefs: TreatyPreferences, agents, rng: np.random.Generator) -> dict[str, Any]:
-        return await negotiation.play(self.table, prefs, agents, rng)
+    async def play(self, prefs: TreatyPreferences, agents, rng: np.random.Generator,
+                   rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        return await negotiation.play(self.table, prefs, agents, rng, rounds)
 
     @staticmethod
     def summary(record: dict[str, Any]) -> list[str]:
@@ -221,8 +222,9 @@ class CofundingGame(Game):
         return {"kind": prefs.kind, "values": prefs.values.tolist(), "costs": prefs.costs.tolist(),
                 "budgets": prefs.budgets.tolist(), "cosine": prefs.cosines(), "scarcity": prefs.scarcity()}
 
-    async def play(self, prefs: CofundingPreferences, agents, rng: np.random.Generator) -> dict[str, Any]:
-        return await pledging.play(self.table, prefs, agents, rng)
+    async def play(self, prefs: CofundingPreferences, agents, rng: np.random.Generator,
+                   rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        return await pledging.play(self.table, prefs, agents, rng, rounds)
 
     @staticmethod
     def summary(record: dict[str, Any]) -> list[str]:

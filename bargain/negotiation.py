@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 
-from bargain.agents.llm import ContextLimitExceeded, LLMAgent, Move
+from bargain.agents.llm import LLMAgent, Move
 from bargain.agents.parsing import parse_proposal, parse_text, parse_treaty, parse_votes
 from bargain.game import (
     Preferences,
@@ -158,11 +158,17 @@ class TreatyTable(VoteTable):
 
 
 async def open_round(table: Any, agents: list[LLMAgent], r: int, rng: np.random.Generator,
-                     thinking: str = "thinking") -> tuple[dict[str, Any], list[int], dict[str, int]]:
+                     rounds: list[dict[str, Any]], fields: dict[str, Any], thinking: str = "thinking",
+                     ) -> tuple[dict[str, Any], list[int], dict[str, int]]:
     """A round's opening: speaking order, public discussion (speakers in turn, each seeing what was said
-    before it) and private thinking (template ``thinking``). Returns the round's record, order and header."""
+    before it) and private thinking (template ``thinking``). Returns the round's record, order and header.
+
+    The record, with the game's own round ``fields`` at their empty values, is appended to ``rounds``
+    before anyone speaks: a round cut short by a failure is kept with every key and what it got to.
+    """
     order = speaking_order(table.speaking_order, len(agents), r, rng)
-    record: dict[str, Any] = {"round": r, "speaking_order": order, "discussion": []}
+    record: dict[str, Any] = {"round": r, "speaking_order": order, "discussion": [], **fields}
+    rounds.append(record)
     header = {"round": r, "max_rounds": table.max_rounds}
     if table.discussion:
         for _turn in range(table.discussion_turns):
@@ -177,32 +183,20 @@ async def open_round(table: Any, agents: list[LLMAgent], r: int, rng: np.random.
     return record, order, header
 
 
-async def keeping_rounds(rounds: list[dict[str, Any]], game: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    """Await a game that appends its rounds to ``rounds``; if it runs out of context window, the
-    ContextLimitExceeded it ends with carries the rounds played."""
-    try:
-        return await game
-    except ContextLimitExceeded as exc:
-        exc.rounds = rounds
-        raise
-
-
-async def play(table: VoteTable, prefs: Any, agents: list[LLMAgent], rng: np.random.Generator) -> dict[str, Any]:
+async def play(
+    table: VoteTable, prefs: Any, agents: list[LLMAgent], rng: np.random.Generator,
+    rounds: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Play rounds until a proposal passes or the rounds run out; returns ``rounds`` and ``outcome``.
 
-    A game that runs out of context window ends with ContextLimitExceeded carrying the rounds played.
+    Each round is appended to ``rounds`` (when given) as soon as it starts and filled in as it is
+    played, so a game that fails part-way leaves the caller every round played up to the failure.
     """
-    rounds: list[dict[str, Any]] = []
-    return await keeping_rounds(rounds, _play(table, prefs, agents, rng, rounds))
-
-
-async def _play(
-    table: VoteTable, prefs: Any, agents: list[LLMAgent], rng: np.random.Generator, rounds: list[dict[str, Any]]
-) -> dict[str, Any]:
     n = len(agents)
+    rounds = [] if rounds is None else rounds
     for r in range(1, table.max_rounds + 1):
-        record, order, header = await open_round(table, agents, r, rng)
-        rounds.append(record)
+        record, order, header = await open_round(
+            table, agents, r, rng, rounds, {"proposals": [], "votes": [], "accepted": [], "chosen": None})
         key, instruction = table.proposal_key, table.proposal_instruction(header)
         moves = await together(*(agents[s].act("proposal", r, instruction, table.parse_proposal) for s in order))
         record["proposals"] = [
@@ -210,7 +204,6 @@ async def _play(
             for s, m in zip(order, moves)
         ]
         proposals = [(p["seat"], tuple(p[key])) for p in record["proposals"] if p["valid"]]
-        record["votes"], record["accepted"], record["chosen"] = [], [], None
         if proposals:
             ballots = await together(*(_vote(table, prefs, agents[s], r, proposals) for s in range(n)))
             record["votes"] = [

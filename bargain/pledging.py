@@ -21,7 +21,7 @@ import numpy as np
 from bargain.agents.llm import LLMAgent
 from bargain.agents.parsing import parse_funding_plan, parse_text
 from bargain.game.cofunding import CofundingPreferences, funded, utilities
-from bargain.negotiation import keeping_rounds, open_round, together
+from bargain.negotiation import open_round, together
 from bargain.prompts import render
 
 SAME_PLAN = 0.005  # plans agree when every amount is within half a cent
@@ -87,26 +87,23 @@ def _verdict(total: float, cost: float) -> str:
     return "funded" if total >= cost - 1e-6 else f"short by {cost - total:.2f}"
 
 
-async def play(table: FundingTable, prefs: CofundingPreferences, agents: list[LLMAgent],
-               rng: np.random.Generator) -> dict[str, Any]:
+async def play(table: FundingTable, prefs: CofundingPreferences, agents: list[LLMAgent], rng: np.random.Generator,
+               rounds: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Play rounds until the plans agree or the rounds run out; returns ``rounds`` and ``outcome``.
 
-    A game that runs out of context window ends with ContextLimitExceeded carrying the rounds played.
+    Each round is appended to ``rounds`` (when given) as soon as it starts and filled in as it is
+    played, so a game that fails part-way leaves the caller every round played up to the failure.
     """
-    rounds: list[dict[str, Any]] = []
-    return await keeping_rounds(rounds, _play(table, prefs, agents, rng, rounds))
-
-
-async def _play(table: FundingTable, prefs: CofundingPreferences, agents: list[LLMAgent], rng: np.random.Generator,
-                rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    rounds = [] if rounds is None else rounds
     n = len(agents)
     parse = partial(parse_funding_plan, agent_names=table.agents, project_names=table.projects,
                     budgets=[float(b) for b in prefs.budgets])
     pledges = np.zeros(prefs.values.shape)  # the standing pledges: everyone's own row of its last valid plan
     totals = None
     for r in range(1, table.max_rounds + 1):
-        record, order, header = await open_round(table, agents, r, rng, thinking="cofunding/thinking")
-        rounds.append(record)
+        record, order, header = await open_round(
+            table, agents, r, rng, rounds, {"pledges": [], "totals": None, "funded": [], "same_plan": False},
+            thinking="cofunding/thinking")
         moves = await together(*(
             agents[s].act("pledge", r, table.pledge_instruction(prefs, header, pledges[s], totals), parse)
             for s in order

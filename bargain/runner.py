@@ -1,14 +1,25 @@
-"""Run an experiment: play every game of one lineup in one environment, resuming from the store."""
+"""Run an experiment: play every game of one lineup in one environment, resuming from the store.
+
+A game that fails is recorded with every round played up to the failure and an error classed
+``retryable`` (a transient failure, a budget stop, an interruption: the next run plays it again) or
+deterministic (a context overflow, an invalid request, a bug: replaying the same config would fail
+the same way, so the next run keeps it unless the models' config or the code changed, or
+``run.retry_deterministic=true``). SIGINT and SIGTERM stop a job cleanly: calls in flight are
+cancelled, the games they cut short are recorded ``interrupted``, and the job returns its summary.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import importlib.metadata
 import logging
 import platform
-import re
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,15 +27,26 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bargain.agents.llm import LLMAgent
-from bargain.backend import Backend, BudgetExceeded, FatalBackendError
+from bargain.agents.llm import ContextLimitExceeded, LLMAgent
+from bargain.backend import Backend, BudgetExceeded, Failure, FatalBackendError, ModelCallError
 from bargain.backend.progress import progress_bar
 from bargain.config import PHASES, lineup_keys, model_config, validate
 from bargain.games import game_type
 from bargain.prompts import templates_hash
-from bargain.store import COMPLETE, SCHEMA_VERSION, ExperimentStore, experiment_id
+from bargain.signals import SIGNALS, Stopped, stop_on_signals
+from bargain.store import (
+    COMPLETE,
+    SCHEMA_VERSION,
+    ExperimentStore,
+    ForeignRecord,
+    StoreError,
+    ensure_writable,
+    experiment_id,
+    redact_url,
+)
 
 log = logging.getLogger(__name__)
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -36,10 +58,18 @@ class Summary:
     total_games: int
     skipped: int
     records: list[dict[str, Any]]
+    unstarted: int = 0  # games not begun because a budget was reached or the job was stopped
+    kept: int = 0  # games whose deterministic failure was kept rather than replayed unchanged
+    stopped_by: str | None = None  # the signal that stopped the job
+    budget: str | None = None  # why a budget stopped the job
 
     @property
     def errors(self) -> int:
         return sum(r["status"] != COMPLETE for r in self.records)
+
+    def failed(self, retryable: bool) -> list[dict[str, Any]]:
+        """Records of games that ended in an error of the given class."""
+        return [r for r in self.records if r["status"] != COMPLETE and r["error"].get("retryable", True) is retryable]
 
 
 def seat_keys(cfg: dict[str, Any], focal_seat: int) -> list[str]:
@@ -83,8 +113,21 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _redact(cfg: dict[str, Any]) -> dict[str, Any]:
     """The config as recorded: URL credentials removed (keys are never in the config at all)."""
-    text = OmegaConf.to_yaml(OmegaConf.create(cfg))
-    return OmegaConf.to_container(OmegaConf.create(re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)))
+    return OmegaConf.to_container(OmegaConf.create(redact_url(OmegaConf.to_yaml(OmegaConf.create(cfg)))))
+
+
+def retry_key(cfg: dict[str, Any], versions: dict[str, Any]) -> str:
+    """What a deterministic failure depends on beyond the experiment identity: the models' whole
+    configs (endpoint, server, context size ...) and the code. A change means the game may now succeed."""
+    models = {key: model_config(cfg, key) for key in sorted(set(lineup_keys(cfg)))}
+    return experiment_id({"models": _redact(models), "code": [versions["bargain"], versions["git"]]})  # a short hash
+
+
+def _error(exc: BaseException, kind: str, retryable: bool, key: str) -> dict[str, Any]:
+    entry = {"type": type(exc).__name__, "message": str(exc), "kind": kind, "retryable": retryable}
+    if not retryable:
+        entry["retry_key"] = key
+    return entry
 
 
 def _versions() -> dict[str, str | None]:
@@ -119,6 +162,10 @@ class Experiment:
         self.store = ExperimentStore(cfg["store"], self.id)
         self.recorded_config = _redact(cfg)
         self.versions = _versions()
+        self.retry_key = retry_key(cfg, self.versions)
+        self.stopped_by: str | None = None
+        self.fatal: BaseException | None = None
+        self._tasks: list[asyncio.Task] = []
         n = self.env["n_agents"]
         self.seats_per_draw = n if cfg["counterbalance"] else 1
         self.game = game_type(cfg)(cfg, [f"Agent_{s + 1}" for s in range(n)])
@@ -180,15 +227,32 @@ class Experiment:
             "outcome": None,
         }
         try:
-            result = await self.game.play(prefs, agents, np.random.default_rng(play_seq))
-            record.update(result)
-        except FatalBackendError:
-            raise
+            # the rounds fill in as they are played, so a failing game keeps every round up to the failure
+            result = await self.game.play(prefs, agents, np.random.default_rng(play_seq), record["rounds"])
+            record["outcome"] = result["outcome"]
+        except asyncio.CancelledError:  # a signal or a job-level failure in another game stopped the job
+            record["status"] = INTERRUPTED
+            reason = self.fatal or f"the job was stopped by {self.stopped_by or 'a cancellation'}"
+            record["error"] = {"type": "Interrupted", "message": str(reason), "kind": INTERRUPTED, "retryable": True}
+        except (FatalBackendError, StoreError) as exc:
+            record["status"] = INTERRUPTED
+            record["error"] = _error(exc, "fatal", True, self.retry_key)
+            self._stop(exc)
+        except BudgetExceeded as exc:
+            record["status"] = BudgetExceeded.status
+            record["error"] = _error(exc, "budget", True, self.retry_key)
+        except ModelCallError as exc:
+            record["status"] = "error"
+            record["error"] = _error(exc, exc.failure.value, exc.failure.retryable, self.retry_key)
+        except ContextLimitExceeded as exc:  # the next prompt would not fit: the same config would end the same way
+            record["status"] = ContextLimitExceeded.status
+            record["error"] = _error(exc, Failure.CONTEXT.value, False, self.retry_key)
         except Exception as exc:  # noqa: BLE001 - any failure of one game is recorded, never dropped
-            log.warning("game %d of experiment %s failed: %s: %s", index, self.id, type(exc).__name__, exc)
-            record["status"] = getattr(exc, "status", "error")
-            record["error"] = {"type": type(exc).__name__, "message": str(exc)}
-            record["rounds"] = getattr(exc, "rounds", record["rounds"])
+            log.exception("game %d of experiment %s failed: a bug", index, self.id)
+            record["status"] = "error"
+            record["error"] = _error(exc, "bug", False, self.retry_key)
+        if record["status"] != COMPLETE:
+            log.warning("game %d of experiment %s: %s: %s", index, self.id, record["status"], record["error"]["message"])
         record["finished_at"] = _now()
         # Concurrent calls finish in any order; sort so a replayed game gives the same record.
         record["calls"] = sorted(calls, key=lambda c: (c["round"], PHASES.index(c["phase"]), c["seat"]))
@@ -205,10 +269,71 @@ class Experiment:
         record["versions"] = self.versions
         return record
 
+    def _replay(self, index: int) -> str | None:
+        """Why a game is not to be played now (``complete``, ``deterministic``, ``foreign``), or None to play it.
+
+        Damaged records are quarantined by the store and played again.
+        """
+        try:
+            record = self.store.read_game(index)
+        except ForeignRecord as exc:
+            log.warning("game %d of experiment %s: left alone: %s", index, self.id, exc)
+            return "foreign"
+        if record is None:
+            return None
+        if record["status"] == COMPLETE:
+            return COMPLETE
+        error = record["error"] or {}
+        if error.get("retryable", True) or self.cfg["run"]["retry_deterministic"] or error.get("retry_key") != self.retry_key:
+            return None
+        return "deterministic"
+
+    def _stop(self, reason: BaseException | str) -> None:
+        """Stop the job: cancel every game (each records itself as interrupted) but the calling one."""
+        if isinstance(reason, BaseException):
+            self.fatal = self.fatal or reason
+        else:
+            self.stopped_by = reason
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self.stopped_by:
+            raise Stopped(name)  # a second signal: stop at once (records being written are atomic)
+        log.warning("%s: stopping; cancelling the calls in flight and recording the games they cut short as "
+                    "interrupted (%s again to stop at once)", name, name)
+        self._stop(name)
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM stop the job cleanly while games run (only the main thread can handle signals)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        for sig in previous:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)
+
     async def run(self) -> Summary:
         self.store.write_experiment(self.identity, self.recorded_config)
-        todo = [g for g in range(self.total_games) if self.store.status(g) != COMPLETE]
+        self.store.log_run(self.cfg["n_games"], self.total_games)
+        reasons = {g: self._replay(g) for g in range(self.total_games)}
+        todo = [g for g, reason in reasons.items() if reason is None]
+        kept = sum(reason == "deterministic" for reason in reasons.values())
         log.info("experiment %s: %d of %d games to play", self.id, len(todo), self.total_games)
+        if kept:
+            log.warning("experiment %s: %d game(s) failed deterministically with this config and are kept, not "
+                        "replayed (run.retry_deterministic=true replays them)", self.id, kept)
         records: list[dict[str, Any]] = []
         slots = asyncio.Semaphore(self.cfg["run"]["game_concurrency"])
         budget = self.backend.budget
@@ -218,31 +343,37 @@ class Experiment:
 
             async def one(index: int) -> None:
                 nonlocal unstarted
-                async with slots:
-                    if budget.exceeded:  # stop cleanly: games not begun stay unplayed for a later run
-                        unstarted += 1
-                        return
-                    with self.store.claim(index) as mine:
-                        if mine and self.store.status(index) != COMPLETE:  # else another job has it or finished it
-                            await asyncio.sleep(self.cfg["run"]["game_delay_s"])
-                            record = await self.play_game(index)
-                            self.store.write_game(record)
-                            records.append(record)
-                    bar.update(1)
+                try:
+                    async with slots:
+                        if self.stopped_by or self.fatal or budget.exceeded:  # games not begun stay unplayed
+                            unstarted += 1
+                            return
+                        with self.store.claim(index) as mine:
+                            if mine and self._replay(index) is None:  # else another job has it or finished it
+                                await asyncio.sleep(self.cfg["run"]["game_delay_s"])
+                                record = await self.play_game(index)
+                                self.store.write_game(record)
+                                records.append(record)
+                except asyncio.CancelledError:  # stopped while waiting for its turn
+                    unstarted += 1
+                    return
+                except StoreError as exc:  # the record cannot be written: no later game could be either
+                    self._stop(exc)
+                    return
+                bar.update(1)
 
-            await asyncio.gather(*(one(g) for g in todo))
+            self._tasks = [asyncio.create_task(one(g)) for g in todo]
+            with self._signals():
+                await asyncio.gather(*self._tasks)
+        if self.fatal:
+            raise self.fatal
         records.sort(key=lambda r: r["game_index"])
         log.info(
             "experiment %s: spent $%.4f on %d paid calls (%d provider calls, %d replies from the replay cache)",
             self.id, budget.spent_usd, budget.paid_calls, self.backend.provider_calls, self.backend.cache_hits,
         )
-        if budget.exceeded:
-            log.warning(
-                "budget stop: %s; %d game(s) stopped mid-way (status budget_exceeded), %d not started. "
-                "Raise the budget and re-run the same command to finish them (replies already paid for come from the cache)",
-                budget.exceeded, sum(r["status"] == BudgetExceeded.status for r in records), unstarted,
-            )
-        return Summary(self.id, self.store.dir, self.total_games, self.total_games - len(todo), records)
+        return Summary(self.id, self.store.dir, self.total_games, self.total_games - len(todo), records,
+                       unstarted=unstarted, kept=kept, stopped_by=self.stopped_by, budget=budget.exceeded)
 
 
 def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
@@ -250,19 +381,22 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
 
     Self-hosted model servers (``server`` in a model config) are started before the first game and
     stopped afterwards, also when the job fails. The replay cache lives in ``run.cache_dir`` (default
-    ``<store>/.cache``) and the shared spend ledger in ``<store>/.ledger/<run.ledger>.json``.
+    ``<store>/.cache``) and the spend ledger in ``<store>/.ledger/<run.ledger>.jsonl``.
     """
     if isinstance(cfg, DictConfig):
         validate(cfg)  # also gives every model its true identity (bargain.roster.identify)
         cfg = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     store = Path(cfg["store"]).expanduser()
     run = cfg["run"]
-    backend = Backend(
-        {key: model_config(cfg, key) for key in set(lineup_keys(cfg))},
-        run,
-        cache_dir=run.get("cache_dir") or store / ".cache",
-        ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.json",
-    )
-    backend.check_keys()
-    with backend.serving(store / ".servers"):
-        return asyncio.run(Experiment(cfg, backend).run())
+    with stop_on_signals():
+        ensure_writable(store, "store")
+        backend = Backend(
+            {key: model_config(cfg, key) for key in set(lineup_keys(cfg))},
+            run,
+            cache_dir=run.get("cache_dir") or store / ".cache",
+            ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.jsonl",
+            experiment=experiment_id(identity(cfg)),
+        )
+        backend.check_keys()
+        with backend.session(store / ".servers"):
+            return asyncio.run(Experiment(cfg, backend).run())

@@ -5,10 +5,13 @@ Usage:
     python -m bargain.status outputs/sweeps/qwen_ladder      # a sweep dir: finds its store(s)
     python -m bargain.status outputs/store --expected 20     # games per cell, overriding the config
 
-Per cell: model lineup, competition level (or another game and its parameters), games expected, complete, errored, over budget, missing
-(expected game indices with no record yet) and spend (sum of ``totals.cost_usd``). It reads only
-``<store>/<experiment_id>/experiment.json`` and ``games/*.json``; unreadable or half-written files
-are listed, never fatal, so it is safe to run while jobs are still writing.
+Per cell: model lineup, competition level (or another game and its parameters), games expected, complete, errored, over budget, out of
+context, interrupted, missing (expected games without a valid record), damaged and spend (sum of
+``totals.cost_usd``). Expected is the most games any run of the cell asked for (``runs.jsonl``), so a
+smaller re-run never hides games still missing; records beyond what the latest run asked for get a
+line of their own. Every record is checked against the record schema: a damaged one (not JSON, not a
+record, incomplete) is listed, moved to ``<cell>/quarantine/`` with its reason, and played again by
+the next run. Nothing here is fatal, so it is safe to run while jobs are still writing.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 
 import yaml
 
-STATUSES = ("complete", "error", "budget_exceeded", "context_limit")
+from bargain.store import DamagedRecord, ForeignRecord, load_record, quarantine
+
 _RECORD_NAME = re.compile(r"^(\d+)\.json$")
 
 
@@ -38,17 +42,23 @@ class Cell:
     competition: float | None = None
     game: str | None = None  # another game than items, with its parameters (shown in the competition column)
     expected: int | None = None
+    latest: int | None = None  # games the latest run asked for
     counts: Counter[str] = field(default_factory=Counter)
-    indices: set[int] = field(default_factory=set)
+    indices: set[int] = field(default_factory=set)  # games with a valid record
     errors: Counter[str] = field(default_factory=Counter)
     spend: float = 0.0
 
     @property
     def missing(self) -> int | None:
-        """Expected game indices that have no record file at all."""
+        """Expected games without a valid record (damaged ones included: the next run plays them again)."""
         if self.expected is None:
             return None
         return sum(1 for i in range(self.expected) if i not in self.indices)
+
+    @property
+    def beyond(self) -> list[int]:
+        """Games with a record beyond what the latest run asked for."""
+        return sorted(i for i in self.indices if self.latest is not None and i >= self.latest)
 
 
 def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
@@ -109,8 +119,27 @@ def _describe(cell: Cell, config: dict[str, Any]) -> None:
     cell.competition = float(competition) if isinstance(competition, (int, float)) else None
 
 
+def _runs(exp_dir: Path, problems: list[str]) -> list[int]:
+    """Games each run of the cell asked for, oldest first (``runs.jsonl``; absent in older stores)."""
+    path = exp_dir / "runs.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: {exc}")
+        return []
+    totals = []
+    for line in lines:
+        try:
+            totals.append(int(json.loads(line)["total_games"]))
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{path}: skipped a line that is not a run: {line[:80]!r}")
+    return totals
+
+
 def scan_experiment(exp_dir: Path, problems: list[str], expected: int | None = None) -> Cell:
-    """Tally one ``<store>/<experiment_id>`` directory."""
+    """Tally one ``<store>/<experiment_id>`` directory; damaged records are quarantined and listed."""
     cell = Cell(experiment_id=exp_dir.name)
     meta_path = exp_dir / "experiment.json"
     config = None
@@ -122,9 +151,6 @@ def scan_experiment(exp_dir: Path, problems: list[str], expected: int | None = N
             config = None
     else:
         problems.append(f"{meta_path}: missing")
-    if config is not None:
-        _describe(cell, config)
-        cell.expected = _expected_games(config)
     games_dir = exp_dir / "games"
     try:
         paths = sorted(games_dir.iterdir()) if games_dir.is_dir() else []
@@ -132,32 +158,35 @@ def scan_experiment(exp_dir: Path, problems: list[str], expected: int | None = N
         problems.append(f"{games_dir}: {exc}")
         paths = []
     for path in paths:
-        match = _RECORD_NAME.match(path.name)
-        if match is None:
-            continue  # temp files of an atomic write in progress, editor droppings
-        cell.indices.add(int(match.group(1)))
-        record = _read_json(path, problems)
-        status = _get(record, "status")
-        if not isinstance(status, str):
-            if record is not None:
-                problems.append(f"{path}: no 'status'")
-            cell.counts["unreadable"] += 1
+        if _RECORD_NAME.match(path.name) is None:
+            continue  # temp files of an atomic write in progress, claim locks
+        try:
+            record = load_record(path)
+        except FileNotFoundError:
+            continue  # replaced or moved while we look
+        except ForeignRecord as exc:
+            problems.append(f"{path}: left alone: {exc}")
+            cell.counts["other"] += 1
             continue
-        if status not in STATUSES:
-            problems.append(f"{path}: unknown status {status!r}")
-        cell.counts[status if status in STATUSES else "other"] += 1
+        except DamagedRecord as exc:
+            moved = quarantine(path, exc)
+            where = f"moved to {moved}" if moved else "could not be moved aside"
+            problems.append(f"{path}: damaged ({exc}); {where}; the next run plays it again")
+            cell.counts["damaged"] += 1
+            continue
+        cell.indices.add(record["game_index"])
+        status = record["status"]
+        cell.counts[status] += 1
         if status == "error":
-            cell.errors[str(_get(record, "error", "type") or "unknown")] += 1
-        cost = _get(record, "totals", "cost_usd")
-        if isinstance(cost, (int, float)):
-            cell.spend += float(cost)
-        if config is None and isinstance(record.get("config"), dict):
-            # experiment.json unreadable: describe the cell from a record's copy of the config
-            config = record["config"]
-            _describe(cell, config)
-            cell.expected = _expected_games(config)
-    if expected is not None:
-        cell.expected = expected
+            cell.errors[str(record["error"].get("kind") or record["error"]["type"])] += 1
+        cell.spend += float(record["totals"]["cost_usd"])
+        config = config or record["config"]  # experiment.json unreadable: describe the cell from a record
+    if config is not None:
+        _describe(cell, config)
+    runs = _runs(exp_dir, problems)
+    asked = runs or ([_expected_games(config)] if config is not None and _expected_games(config) is not None else [])
+    cell.expected = expected if expected is not None else max(asked, default=None)
+    cell.latest = asked[-1] if asked else None
     return cell
 
 
@@ -212,19 +241,20 @@ def _fmt(value: float | int | None, spec: str = "") -> str:
 
 
 def render(store: Path, cells: list[Cell], problems: list[str]) -> str:
-    """Plain-text table, one row per cell, then an overall line and the problems.
+    """Plain-text table, one row per cell, then an overall line, records beyond the latest run, the problems.
 
-    Column ``other`` counts record files that are unreadable or carry an unknown status; they
-    are present, so not missing, and each is named in a ``problem:`` line.
+    ``missing`` counts expected games without a valid record, damaged ones included (they are moved
+    to quarantine/ and played again by the next run); ``other`` counts records left alone (a newer
+    schema version, no permission to read).
     """
     lines = [f"store {store}"]
     header = ("experiment", "lineup", "n", "competition", "expected", "complete", "error",
-              "budget", "context", "other", "missing", "spend_usd")
+              "budget", "context", "interrupted", "other", "missing", "damaged", "spend_usd")
     rows = [
         (c.experiment_id, c.lineup, _fmt(c.n_agents), c.game or _fmt(c.competition, "g"), _fmt(c.expected),
          str(c.counts["complete"]), str(c.counts["error"]), str(c.counts["budget_exceeded"]),
-         str(c.counts["context_limit"]),
-         str(c.counts["unreadable"] + c.counts["other"]), _fmt(c.missing), f"{c.spend:.4f}")
+         str(c.counts["context_limit"]), str(c.counts["interrupted"]), str(c.counts["other"]), _fmt(c.missing),
+         str(c.counts["damaged"]), f"{c.spend:.4f}")
         for c in cells
     ]
     if rows:
@@ -241,10 +271,14 @@ def render(store: Path, cells: list[Cell], problems: list[str]) -> str:
     lines.append(
         f"total: {len(cells)} cells, {sum(c.expected or 0 for c in cells)} expected, "
         f"{total['complete']} complete, {total['error']} error, {total['budget_exceeded']} budget_exceeded, "
-        f"{total['context_limit']} context_limit, "
+        f"{total['context_limit']} context_limit, {total['interrupted']} interrupted, "
         f"{sum(known)} missing{f' (+{unknown} cells unknown)' if unknown else ''}, "
-        f"{total['unreadable']} unreadable, {total['other']} other; spend ${sum(c.spend for c in cells):.4f}"
+        f"{total['damaged']} damaged, {total['other']} other; spend ${sum(c.spend for c in cells):.4f}"
     )
+    for c in cells:
+        if c.beyond:
+            lines.append(f"beyond the latest run in {c.experiment_id}: {len(c.beyond)} record(s) (games "
+                         f"{c.beyond[0]}-{c.beyond[-1]}) past the {c.latest} games it asked for; counted in expected")
     for c in cells:
         if c.errors:
             kinds = ", ".join(f"{kind} x{n}" for kind, n in c.errors.most_common())

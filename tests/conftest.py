@@ -37,3 +37,17 @@ def compose_cfg(store, *overrides: str):
 def make_cfg(tmp_path):
     """Compose the app's config with overrides, storing records under tmp_path."""
     return lambda *overrides: compose_cfg(tmp_path / "store", *overrides)
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Backoff waits, recorded instead of slept."""
+    from bargain.backend import core
+
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(core, "_sleep", fake_sleep)
+    return waits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,8 +159,18 @@ def test_cli_default_prints_summary_and_resumes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "game 0 (Agent_1=sim-strong vs Agent_2=boulware)" in result.stdout
     assert "utility raw" in result.stdout and "records:" in result.stdout
+    assert f"log: {tmp_path / 'hydra' / 'run.log'}" in result.stdout and (tmp_path / "hydra" / "run.log").exists()
     again = _run_cli(tmp=tmp_path)
     assert "0 game(s) played, 4 already in the store" in again.stdout
+
+
+def test_help_opens_with_what_the_tool_does_the_commands_and_the_groups(tmp_path):
+    result = _run_cli("--help", tmp=tmp_path)
+    assert result.returncode == 0
+    text = result.stdout
+    assert text.startswith("bargain: play multi-agent negotiation games between LLMs")
+    assert text.index("== Commands ==") < text.index("== Config groups") < text.index("== Config ==")
+    assert "python -m bargain.status" in text and re.search(r"^model: .*sim-strong", text, re.M)
 
 
 def test_preferences_in_record_match_the_seeded_draw(make_cfg):

@@ -8,6 +8,7 @@ Backoff sleeps are replaced, so no test waits for real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 
@@ -53,18 +54,6 @@ def scripted():
     litellm.custom_provider_map.append({"provider": "scripted", "custom_handler": provider})
     yield provider
     litellm.custom_provider_map[:] = [p for p in litellm.custom_provider_map if p["provider"] != "scripted"]
-
-
-@pytest.fixture
-def sleeps(monkeypatch):
-    """Backoff waits, recorded instead of slept."""
-    waits: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr(core, "_sleep", fake_sleep)
-    return waits
 
 
 @pytest.fixture
@@ -144,13 +133,23 @@ def test_transient_errors_give_up_after_max_retries(scripted, sleeps, cls, statu
 
 
 @pytest.mark.parametrize("cls,status", FAIL_FAST, ids=[c.__name__ for c, _ in FAIL_FAST])
-def test_permanent_errors_fail_fast(scripted, sleeps, cls, status):
+def test_permanent_errors_fail_the_game_at_once(scripted, sleeps, cls, status):
+    b = backend()
+    call(b)  # the model has answered in this job: a rejected request is about this game only
     scripted.script = [status_error(cls, status)]
     with pytest.raises(ModelCallError) as info:
-        call(backend())
-    assert info.value.attempts == 1
-    assert len(scripted.calls) == 1
+        call(b, turn=1)
+    assert info.value.attempts == 1 and not info.value.failure.retryable
+    assert len(scripted.calls) == 2
     assert sleeps == []
+
+
+@pytest.mark.parametrize("cls,status", [(litellm.BadRequestError, 400), (litellm.NotFoundError, 404)])
+def test_a_request_rejected_before_any_answer_stops_the_job(scripted, sleeps, cls, status):
+    scripted.script = [status_error(cls, status)]
+    with pytest.raises(FatalBackendError, match=r"rejected the request before answering any .* check model.litellm_model and model.params"):
+        call(backend())
+    assert len(scripted.calls) == 1 and sleeps == []
 
 
 @pytest.mark.parametrize("cls,status", [(litellm.AuthenticationError, 401), (litellm.PermissionDeniedError, 403)])
@@ -281,19 +280,64 @@ def test_job_budget_stops_new_calls(scripted):
     assert len(scripted.calls) == 3 and b.budget.spent_usd == pytest.approx(0.003)
 
 
+def _open(b: Backend) -> Backend:
+    b.ledger.open()
+    return b
+
+
 def test_sweep_ledger_is_shared_between_jobs(scripted, tmp_path):
-    ledger = tmp_path / "store" / ".ledger" / "sweep.json"
+    ledger = tmp_path / "store" / ".ledger" / "sweep.jsonl"
     priced = model(price_input_per_mtok=1.0)
-    first = Backend({"model": priced}, {**RUN, "sweep_budget_usd": 0.0025}, ledger=ledger)
+    first = _open(Backend({"model": priced}, {**RUN, "sweep_budget_usd": 0.0025}, ledger=ledger, experiment="a"))
     for turn in range(3):
         call(first, turn=turn)
-    assert json.loads(ledger.read_text())["calls"] == 3
-    second = Backend({"model": priced}, {**RUN, "sweep_budget_usd": 0.0025}, ledger=ledger)
+    events = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [e["t"] for e in events] == ["send", "done"] * 3  # each call on record before it went out
+    second = _open(Backend({"model": priced}, {**RUN, "sweep_budget_usd": 0.0025}, ledger=ledger, experiment="b"))
     with pytest.raises(BudgetExceeded, match="sweep_budget_usd"):
         call(second)
     assert len(scripted.calls) == 3
-    assert Ledger(ledger).total() == pytest.approx(0.003)
-    assert Budget(None, Ledger(ledger), 1.0).exceeded is None
+    reread = Ledger(ledger)
+    reread.open()
+    assert reread.total == pytest.approx(0.003) and reread.calls == 3
+    assert Budget(None, reread, 1.0).exceeded is None
+
+
+def test_job_budget_holds_across_reruns(scripted, tmp_path):
+    ledger = tmp_path / "store" / ".ledger" / "spend.jsonl"
+    priced = model(price_input_per_mtok=1.0)  # 0.001 per call
+    for _rerun in range(3):  # the same command three times: the cap counts what earlier runs spent
+        b = _open(Backend({"model": priced}, {**RUN, "budget_usd": 0.0025}, ledger=ledger, experiment="e"))
+        with contextlib.suppress(BudgetExceeded):
+            for turn in range(5):
+                call(b, turn=turn)
+        b.ledger.close()
+    assert len(scripted.calls) == 3
+    other = _open(Backend({"model": priced}, {**RUN, "budget_usd": 0.0025}, ledger=ledger, experiment="f"))
+    call(other)  # another experiment in the same store has its own job cap
+    assert len(scripted.calls) == 4
+
+
+def test_queued_calls_do_not_pass_the_cap(scripted, tmp_path):
+    """Calls waiting for a concurrency slot are checked when they go out, not when they queued."""
+    async def slow(model, messages, *args, **kwargs):
+        await asyncio.sleep(0.01)
+        return litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": "ok"}}], model=model,
+                                     usage=litellm.Usage(prompt_tokens=1000, completion_tokens=0))
+
+    scripted.acompletion = slow
+    b = _open(Backend({"model": model(price_input_per_mtok=1.0, max_concurrency=2)}, {**RUN, "budget_usd": 0.0035},
+                      ledger=tmp_path / "ledger" / "spend.jsonl", experiment="e"))
+
+    async def many():
+        keys = [{"experiment": "e", "game": g, "seat": 0, "turn": 0, "attempt": 0} for g in range(20)]
+        return await asyncio.gather(*(b.complete("model", MESSAGES, k) for k in keys), return_exceptions=True)
+
+    results = asyncio.run(many())
+    sent = [r for r in results if not isinstance(r, BudgetExceeded)]
+    # 0.001 a call, cap 0.0035: the 4th call starts at 0.003 spent; at most the 2 in flight then pass the cap
+    assert 4 <= len(sent) <= 5 and b.budget.spent_usd <= 0.0035 + 2 * 0.001
+    assert sum(isinstance(r, BudgetExceeded) for r in results) == 20 - len(sent)
 
 
 def test_concurrency_limit_per_model(scripted):

@@ -142,7 +142,8 @@ def test_round_trip_through_api_base(make_cfg, server, tmp_path, monkeypatch):
         assert c["cost_usd"] == pytest.approx((c["usage"]["prompt_tokens"] * 2 + c["usage"]["completion_tokens"] * 8) / 1e6)
     assert record["totals"]["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in focal))
     assert _files_containing(tmp_path, KEY) == []  # records, replay cache, ledger: the key is nowhere
-    assert json.loads((tmp_path / "store" / ".ledger" / "spend.json").read_text())["calls"] == len(seen)
+    ledger = [json.loads(line) for line in (tmp_path / "store" / ".ledger" / "spend.jsonl").read_text().splitlines()]
+    assert sum(e["t"] == "send" for e in ledger) == sum(e["t"] == "done" for e in ledger) == len(seen)
 
 
 def test_self_hosted_server_never_receives_a_provider_key(make_cfg, server, monkeypatch):
@@ -261,7 +262,7 @@ def test_auth_failure_stops_the_job_and_its_server(make_cfg, tmp_path, monkeypat
     from bargain.runner import run_experiment
 
     monkeypatch.setenv("BARGAIN_TEST_KEY", KEY)
-    with pytest.raises(FatalBackendError, match="authentication failed; check the key in BARGAIN_TEST_KEY"):
+    with pytest.raises(FatalBackendError, match="authentication failed at http:[^;]*; check the key in BARGAIN_TEST_KEY"):
         run_experiment(make_cfg(*_server_overrides(tmp_path, "unauthorized")))
     assert not _alive(int((tmp_path / "server.pid").read_text()))
     assert _files_containing(tmp_path, KEY) == []

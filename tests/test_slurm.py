@@ -249,6 +249,6 @@ def test_smoke_sweep_on_slurm_resumes_after_scancel(tmp_path: Path) -> None:
         status = _run([sys.executable, "-m", "bargain.status", str(store)], tmp_path)
         assert status.returncode == 0, status.stderr
         total = next(line for line in status.stdout.splitlines() if line.startswith("total:"))
-        assert " 0 error," in total and " 0 missing," in total and " 0 unreadable," in total, status.stdout
+        assert " 0 error," in total and " 0 missing," in total and " 0 damaged," in total, status.stdout
     finally:
         _cancel_ours(sweep1, sweep2)

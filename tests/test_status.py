@@ -33,7 +33,7 @@ def _record(exp_id: str, index: int, status: str, cost: float, config: dict) -> 
         "draw_index": index // n if config["counterbalance"] else index,
         "focal_seat": index % n if config["counterbalance"] else 0,
         "status": status,
-        "error": {"type": "RateLimitError", "message": "429"} if status == "error" else None,
+        "error": {"type": "ModelCallError", "message": "429", "kind": "transient", "retryable": True} if status == "error" else None,
         "started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z",
         "seeds": {"root": 0, "preferences": [0, index], "play": [0, index, 1]},
         "config": config,
@@ -67,12 +67,13 @@ def _experiment(store: Path, exp_id: str, config: dict, games: dict[int, tuple[s
 
 
 def _rows(out: str) -> dict[str, list[str]]:
-    """experiment id -> [n, competition, expected, complete, error, budget, context, other, missing, spend]."""
+    """experiment id -> [n, competition, expected, complete, error, budget, context, interrupted, other, missing,
+    damaged, spend]."""
     rows = {}
     for line in out.splitlines():
         tokens = line.split()
-        if tokens and len(tokens[0]) == 16 and not line.startswith(("store", "total", "problem", "errors")):
-            rows[tokens[0]] = tokens[-10:]
+        if tokens and len(tokens[0]) == 16 and not line.startswith(("store", "total", "problem", "errors", "beyond")):
+            rows[tokens[0]] = tokens[-12:]
     return rows
 
 
@@ -98,41 +99,61 @@ def test_counts_and_spend_per_cell(tmp_path: Path, capsys) -> None:
     assert main([str(_store(tmp_path))]) == 0
     out = capsys.readouterr().out
     rows = _rows(out)
-    assert rows["aaaaaaaaaaaaaaaa"] == ["2", "0.5", "4", "1", "1", "1", "0", "0", "1", "1.3750"]
-    assert rows["bbbbbbbbbbbbbbbb"] == ["2", "1", "3", "3", "0", "0", "0", "0", "0", "1.5000"]
-    assert rows["cccccccccccccccc"] == ["3", "0.9", "3", "0", "0", "0", "0", "0", "3", "0.0000"]
+    assert rows["aaaaaaaaaaaaaaaa"] == ["2", "0.5", "4", "1", "1", "1", "0", "0", "0", "1", "0", "1.3750"]
+    assert rows["bbbbbbbbbbbbbbbb"] == ["2", "1", "3", "3", "0", "0", "0", "0", "0", "0", "0", "1.5000"]
+    assert rows["cccccccccccccccc"] == ["3", "0.9", "3", "0", "0", "0", "0", "0", "0", "3", "0", "0.0000"]
     assert "sim-strong vs sim-base" in out
     assert "qwen7b vs claude-3-7-sonnet, gpt-4o" in out
     assert _total(out) == ("total: 3 cells, 10 expected, 4 complete, 1 error, 1 budget_exceeded, "
-                           "0 context_limit, 4 missing, 0 unreadable, 0 other; spend $2.8750")
-    assert "errors in aaaaaaaaaaaaaaaa: RateLimitError x1" in out
+                           "0 context_limit, 0 interrupted, 4 missing, 0 damaged, 0 other; spend $2.8750")
+    assert "errors in aaaaaaaaaaaaaaaa: transient x1" in out
 
 
 def test_expected_override(tmp_path: Path, capsys) -> None:
     assert main([str(_store(tmp_path)), "--expected", "5"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert [rows[e][2] for e in sorted(rows)] == ["5", "5", "5"]
-    assert [rows[e][8] for e in sorted(rows)] == ["2", "2", "5"]
+    assert [rows[e][9] for e in sorted(rows)] == ["2", "2", "5"]
 
 
-def test_corrupt_files_are_reported_not_fatal(tmp_path: Path, capsys) -> None:
+def test_damaged_records_are_listed_quarantined_and_counted_missing(tmp_path: Path, capsys) -> None:
     store = tmp_path / "store"
-    config = _config("sim-strong", "sim-base", 0.25, 2, True)
-    exp_dir = _experiment(store, "dddddddddddddddd", config, {0: ("complete", 0.5)})
+    config = _config("sim-strong", "sim-base", 0.25, 3, True)
+    exp_dir = _experiment(store, "dddddddddddddddd", config, {0: ("complete", 0.5), 5: ("complete", 0.25)})
     (exp_dir / "experiment.json").write_text('{"schema_version": 1, "conf')  # half-written
-    (exp_dir / "games" / "00001.json").write_text('{"status": "compl')         # half-written
-    (exp_dir / "games" / "00002.json").write_text("[1, 2]")                    # not a record
-    (exp_dir / "games" / "00003.json.tmp").write_text("{")                     # atomic write in progress
+    games = exp_dir / "games"
+    (games / "00001.json").write_text('{"status": "compl')                  # half-written
+    (games / "00002.json").write_text("[1, 2]")                             # not a record
+    (games / "00003.json").write_text('{"status": "complete"}')             # parses, but is no record
+    (games / "00004.json").mkdir()                                          # a directory
+    (games / "00006.json.tmp").write_text("{")                              # atomic write in progress
     assert main([str(store)]) == 0
     out = capsys.readouterr().out
-    # described from the readable record's config; 1 complete, 2 unreadable present, none missing
-    assert _rows(out)["dddddddddddddddd"] == ["2", "0.25", "4", "1", "0", "0", "0", "2", "1", "0.5000"]
+    # described from a readable record's config: 2 complete, games 1-4 damaged and so missing
+    assert _rows(out)["dddddddddddddddd"] == ["2", "0.25", "6", "2", "0", "0", "0", "0", "0", "4", "4", "0.7500"]
     assert "sim-strong vs sim-base" in out
     problems = [line for line in out.splitlines() if line.startswith("problem:")]
-    assert len(problems) == 3
-    assert any("experiment.json" in p for p in problems)
-    assert any("00001.json" in p for p in problems) and any("00002.json" in p for p in problems)
-    assert "2 unreadable" in _total(out)
+    assert len(problems) == 5 and any("experiment.json" in p for p in problems)
+    for index, reason in [(1, "not JSON"), (2, "not a JSON object"), (3, "schema_version=None"), (4, "Is a directory")]:
+        line = next(p for p in problems if f"{index:05d}.json" in p)
+        assert reason in line and "moved to" in line and "the next run plays it again" in line
+    quarantined = sorted(p.name.split(".json")[0] for p in (exp_dir / "quarantine").glob("*.reason"))
+    assert quarantined == ["00001", "00002", "00003", "00004"]
+    assert sorted(p.name for p in games.iterdir()) == ["00000.json", "00005.json", "00006.json.tmp"]
+    assert main([str(store)]) == 0  # again: nothing left to quarantine, the games stay missing
+    assert _rows(capsys.readouterr().out)["dddddddddddddddd"][9:11] == ["4", "0"]
+
+
+def test_expected_never_shrinks_and_records_beyond_the_latest_run_are_reported(tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store"
+    config = _config("sim-strong", "sim-base", 0.5, 1, True)  # the latest run asked for 1 draw = 2 games
+    exp_dir = _experiment(store, "eeeeeeeeeeeeeeee", config, {0: ("complete", 0.0), 1: ("complete", 0.0),
+                                                              2: ("complete", 0.0)})
+    (exp_dir / "runs.jsonl").write_text('{"n_games": 3, "total_games": 6}\n{"n_games": 1, "total_games": 2}\n')
+    assert main([str(store)]) == 0
+    out = capsys.readouterr().out
+    assert _rows(out)["eeeeeeeeeeeeeeee"][2] == "6" and _rows(out)["eeeeeeeeeeeeeeee"][9] == "3"  # 3, 4, 5 missing
+    assert "beyond the latest run in eeeeeeeeeeeeeeee: 1 record(s) (games 2-2) past the 2 games it asked for" in out
 
 
 def test_empty_store_via_module(tmp_path: Path) -> None:
@@ -143,7 +164,7 @@ def test_empty_store_via_module(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "(no experiments yet)" in proc.stdout
     assert _total(proc.stdout) == ("total: 0 cells, 0 expected, 0 complete, 0 error, 0 budget_exceeded, "
-                                   "0 context_limit, 0 missing, 0 unreadable, 0 other; spend $0.0000")
+                                   "0 context_limit, 0 interrupted, 0 missing, 0 damaged, 0 other; spend $0.0000")
 
 
 def test_sweep_dir_finds_its_store(tmp_path: Path, capsys) -> None:

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bargain.backend import FatalBackendError
 from bargain.config import ConfigError, register, validate_judge
+from bargain.store import StoreError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OVERRIDES_HELP = ("judge=<model> (any conf/model/ file; default sim-judge, the offline rules judge) and other "
@@ -65,10 +66,10 @@ def _run(units: list, cfg: dict[str, Any], root: Path, home: Path) -> Any:
     run = cfg["run"]
     try:
         return run_judge(units, cfg["judge"], run, root, cache_dir=run.get("cache_dir") or home / ".cache",
-                         ledger=home / ".ledger" / f"{run.get('ledger') or 'spend'}.json", servers=home / ".servers",
+                         ledger=home / ".ledger" / f"{run.get('ledger') or 'spend'}.jsonl", servers=home / ".servers",
                          context=cfg["context_messages"], max_reasks=cfg["max_reasks"], structured=cfg["structured"],
                          progress=run["progress"])
-    except FatalBackendError as exc:
+    except (FatalBackendError, StoreError) as exc:  # a dead end every message would hit: one line
         sys.exit(f"error: {exc}")
 
 

@@ -30,7 +30,7 @@ from bargain import sim
 from bargain.agents.parsing import ParseError, json_objects
 from bargain.backend import Backend, BudgetExceeded, ModelCallError
 from bargain.backend.progress import progress_bar
-from bargain.store import COMPLETE, ExperimentStore, atomic_write_json, canonical_json
+from bargain.store import COMPLETE, DamagedRecord, ExperimentStore, atomic_write_json, canonical_json, quarantine
 
 from analysis.behaviour import rules
 from analysis.behaviour.claims import KINDS, Claim, check
@@ -152,6 +152,33 @@ def judge_id(model: dict[str, Any], context: int) -> str:
     return f"{model['name']}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
+_JUDGEMENTS = {"judge_id": str, "experiment_id": str, "game_index": int, "messages": dict}  # required, with types
+
+
+def load_judgements(path: Path) -> dict[str, Any] | None:
+    """A game's judgements file if it is valid, else None: missing, or damaged (then moved to
+    ``quarantine/`` beside its reason, with a warning, so its messages are judged again)."""
+    try:
+        seen = path.lstat()
+    except FileNotFoundError:
+        return None
+    try:
+        doc = json.loads(path.read_bytes())
+        problem = None if isinstance(doc, dict) else f"not a JSON object but a JSON {type(doc).__name__}"
+        problem = problem or next((f"{key!r} is missing or not {kind.__name__}" for key, kind in _JUDGEMENTS.items()
+                                   if not isinstance(doc.get(key), kind)), None)
+        problem = problem or next((f"messages/{k}: not an object" for k, v in doc["messages"].items()
+                                   if not isinstance(v, dict)), None)
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        problem = f"unreadable or not JSON ({exc})"
+    if problem is None:
+        return doc
+    moved = quarantine(path, DamagedRecord(problem, seen))
+    log.warning("damaged judgements %s (%s): %s; its messages will be judged again", path, problem,
+                f"moved to {moved}" if moved else "left in place")
+    return None
+
+
 @dataclass
 class Unit:
     """A batch of messages judged and stored together (one game), each with its earlier public messages."""
@@ -249,8 +276,7 @@ class Judge:
                 log.warning("judge %s: game %d of %s is being judged by another job; skipped",
                             self.id, unit.game_index, unit.experiment_id)
                 return
-            path = store.game_path(unit.game_index)
-            doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {
+            doc = load_judgements(store.game_path(unit.game_index)) or {
                 "schema_version": SCHEMA_VERSION, "judge_id": self.id, "experiment_id": unit.experiment_id,
                 "game_index": unit.game_index, "messages": {}}
             todo = [(m, h) for m, h in unit.messages if m.id not in doc["messages"]]
@@ -311,9 +337,10 @@ def run_judge(units: list[Unit], model: dict[str, Any], run: dict[str, Any], roo
     if structured:
         model = {**model, "params": {**(model.get("params") or {}),
                                      "response_format": {"type": "json_object", "schema": response_schema()}}}
-    backend = Backend({KEY: model}, run, cache_dir=cache_dir, ledger=ledger)
+    # the judge's spend joins the store's ledger under its judge id: a re-run continues its job cap
+    backend = Backend({KEY: model}, run, cache_dir=cache_dir, ledger=ledger, experiment=judge_id(model, context))
     backend.check_keys()
-    with backend.serving(servers):
+    with backend.session(servers):
         judge = Judge(model, backend, root, context, max_reasks, int(run.get("game_concurrency", 4)))
         return asyncio.run(judge.run(units, progress))
 
@@ -330,7 +357,8 @@ def iter_judgements(root: str | Path) -> Iterator[dict[str, Any]]:
     """One flat entry per judged message: experiment_id, game_index, judge_id and the stored entry."""
     for meta in judges(root):
         for path in sorted((Path(root) / meta["judge_id"]).glob("*/games/*.json")):
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            if (doc := load_judgements(path)) is None:
+                continue
             for entry in doc["messages"].values():
                 yield {"experiment_id": doc["experiment_id"], "game_index": doc["game_index"],
                        "judge_id": meta["judge_id"], **entry}

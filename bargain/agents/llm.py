@@ -14,7 +14,7 @@ from bargain.prompts import render
 class ContextLimitExceeded(RuntimeError):
     """The next prompt would not fit the model's context window: the game ends before the call."""
 
-    status = "context_limit"  # the game's record status; the game attaches the rounds played as ``rounds``
+    status = "context_limit"  # the game's record status
 
 
 class Move(NamedTuple):

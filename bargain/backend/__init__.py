@@ -1,9 +1,10 @@
 """Model transport: LiteLLM calls with limits, retries, cost, budgets, an exact replay cache and
 self-hosted servers.
 
-Modules: ``core`` (the Backend; the only module importing LiteLLM), ``limits`` (per-endpoint
-concurrency and rpm/tpm), ``cache`` (replay cache), ``budget`` (spend, caps, shared ledger),
-``servers`` (start/stop self-hosted model servers), ``progress`` (the job's progress bar).
+Modules: ``core`` (the Backend and ``classify``, the retry policy; the only module importing
+LiteLLM), ``limits`` (per-endpoint concurrency and rpm/tpm), ``cache`` (replay cache), ``budget``
+(caps and the spend journal), ``servers`` (start/stop self-hosted model servers), ``progress`` (the
+job's progress bar).
 """
 
 from bargain.backend.budget import BudgetExceeded
@@ -11,10 +12,12 @@ from bargain.backend.core import (
     SIM_PROVIDER,
     Backend,
     Completion,
+    Failure,
     FatalBackendError,
     MissingKeyError,
     ModelCallError,
     call_seed,
+    classify,
 )
 
 __all__ = [
@@ -22,8 +25,10 @@ __all__ = [
     "Backend",
     "BudgetExceeded",
     "Completion",
+    "Failure",
     "FatalBackendError",
     "MissingKeyError",
     "ModelCallError",
     "call_seed",
+    "classify",
 ]

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bargain.store import atomic_write_json, canonical_json
+from bargain.store import atomic_write_json, canonical_json, write_error
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any], call_key: dict[str, Any]) -> str:
@@ -35,10 +35,17 @@ class ReplayCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The entry, or None when there is none or it is damaged (the call is then made again)."""
         try:
-            return json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            entry = json.loads(self._path(key).read_bytes())
+        except (OSError, ValueError):  # missing, a directory, not JSON ...
             return None
+        valid = isinstance(entry, dict) and isinstance(entry.get("text"), str) and isinstance(entry.get("usage"), dict)
+        return entry if valid else None
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
-        atomic_write_json(self._path(key), entry)
+        """Store a reply; raises StoreError (the job stops) if the cache cannot be written."""
+        try:
+            atomic_write_json(self._path(key), entry)
+        except OSError as exc:
+            raise write_error(self._path(key), exc, "run.cache_dir") from None

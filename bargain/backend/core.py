@@ -1,9 +1,19 @@
 """Transport to models; the only module that imports LiteLLM.
 
-One :meth:`Backend.complete` call = one model reply: exact replay cache lookup, budget check,
-per-endpoint limits, the LiteLLM call (with LiteLLM's own retries off), our retries of transient
-errors, usage, cost and the spend totals. Offline negotiators (``sim/<strategy>``) are served through
-LiteLLM's custom-provider mechanism, so they take exactly the call path real models take.
+One :meth:`Backend.complete` call = one model reply: exact replay cache lookup, per-endpoint limits,
+the budget check and the ledger entry at the moment of sending, the LiteLLM call (with LiteLLM's and
+the OpenAI client's own retries off), our retries of transient failures, usage, cost and spend.
+Offline negotiators (``sim/<strategy>``) are served through LiteLLM's custom-provider mechanism, so
+they take exactly the call path real models take.
+
+**The retry policy** is :func:`classify`: one function decides what a failed call means from the
+failure itself (the exception class, the HTTP status, the reply), never from the provider string,
+so every route (``openai/``, ``anthropic/``, ``openrouter/``, ``hosted_vllm/``, ``custom_openai/`` ...)
+retries the same faults. Transient: 408, 409, 425, 429 and 5xx, connection errors, timeouts, a body
+that is not the API's JSON, no choices, empty content. Fatal for the job: 401, 402, 403, an endpoint
+that stays unreachable, a request rejected before the model ever answered (a wrong parameter or model
+name: every game would fail the same way). The game fails, not retried: a context overflow, another
+invalid request, an exception inside an offline player or our own code (a bug).
 """
 
 from __future__ import annotations
@@ -13,16 +23,17 @@ import contextlib
 import copy
 import datetime as dt
 import email.utils
+import enum
 import hashlib
 import json
 import logging
 import os
 import random
 import re
-import signal
-import threading
+import socket
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +44,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import litellm  # noqa: E402
+import openai  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
 
 from bargain import sim  # noqa: E402
@@ -40,22 +52,31 @@ from bargain.backend.budget import Budget, Ledger  # noqa: E402
 from bargain.backend.cache import ReplayCache, cache_key  # noqa: E402
 from bargain.backend.limits import Limiter  # noqa: E402
 from bargain.backend.servers import Server, ServerError, expand  # noqa: E402
-from bargain.preflight import model_problems  # noqa: E402
-from bargain.store import canonical_json  # noqa: E402
+from bargain.preflight import model_problems, unreachable  # noqa: E402
+from bargain.store import canonical_json, ensure_writable, redact_url  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-# Retried with backoff; everything else fails the call at once (bad request, context window, not found ...).
-TRANSIENT = (
+# Transient whatever their status says (LiteLLM maps some routes' 5xx and bad bodies to these).
+_TRANSIENT_CLASSES = (
     litellm.RateLimitError,
     litellm.Timeout,
-    litellm.InternalServerError,  # also what "connection refused" to an api_base becomes
+    litellm.InternalServerError,
     litellm.ServiceUnavailableError,
     litellm.BadGatewayError,
-    litellm.APIConnectionError,  # also any plain exception raised inside a custom provider
+    litellm.APIConnectionError,
+    openai.APIResponseValidationError,
 )
-# Every other game would fail the same way: stop the job.
-FATAL = (litellm.AuthenticationError, litellm.PermissionDeniedError)
+_TRANSIENT_STATUS = {408, 409, 425, 429}
+_FATAL_STATUS = {401, 402, 403}  # bad key, no credit left, no access: no game can succeed
+# Context overflows that a route reports as a plain bad request (OpenRouter does).
+_CONTEXT = re.compile(r"context.length|context window|maximum context|prompt is too long|too many tokens", re.IGNORECASE)
+# What a connection that never opened looks like in the messages of the various clients LiteLLM uses.
+_UNREACHABLE = re.compile(
+    r"connection refused|cannot connect to host|connection error|failed to establish|name or service not known|"
+    r"temporary failure in name resolution|nodename nor servname|no route to host|network is unreachable",
+    re.IGNORECASE,
+)
 
 # o-series and gpt-5 models take max_completion_tokens instead of max_tokens.
 _REASONING = re.compile(r"^(o\d|gpt-5)")
@@ -63,6 +84,29 @@ _REASONING = re.compile(r"^(o\d|gpt-5)")
 EFFORT_ROOM = 16384
 
 _sleep = asyncio.sleep  # backoff waits; tests replace it to run retries instantly
+
+
+class Failure(str, enum.Enum):
+    """What a failed call means; decided by :func:`classify`."""
+
+    TRANSIENT = "transient"  # retried with backoff
+    FATAL = "fatal"  # no game can succeed (bad key, no access, dead endpoint): the job stops
+    INVALID = "invalid_request"  # the provider rejects this request: the game fails, not retried
+    CONTEXT = "context_overflow"  # the conversation outgrew the model's context: the game fails
+    BUG = "bug"  # an exception inside an offline player or our own code: the game fails at once
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same game can succeed when played again unchanged."""
+        return self is Failure.TRANSIENT
+
+
+class MalformedReply(Exception):
+    """The transport answered without a usable reply: no choices, or empty content."""
+
+    def __init__(self, message: str, empty: bool = False) -> None:
+        super().__init__(message)
+        self.empty = empty
 
 
 class FatalBackendError(RuntimeError):
@@ -74,11 +118,64 @@ class MissingKeyError(FatalBackendError):
 
 
 class ModelCallError(RuntimeError):
-    """A call failed for good: a non-transient error, or a transient one after the last retry."""
+    """A call failed for good: a non-retryable failure, or a transient one after the last retry."""
 
-    def __init__(self, message: str, attempts: int) -> None:
+    def __init__(self, message: str, attempts: int, failure: Failure = Failure.TRANSIENT) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.failure = failure
+
+
+def classify(exc: BaseException, litellm_model: str) -> Failure:
+    """The retry policy: what a failed call means, from the failure itself, for every provider route."""
+    if isinstance(exc, (MalformedReply, asyncio.TimeoutError)):
+        return Failure.TRANSIENT
+    if litellm_model.startswith("sim/") or not isinstance(exc, openai.OpenAIError):
+        # An offline player runs in this process (LiteLLM wraps what it raises as a connection error):
+        # there is no network to fail, so an exception there, like any non-API exception, is a bug.
+        return Failure.BUG
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.ContextWindowExceededError) or (status == 400 and _CONTEXT.search(str(exc))):
+        return Failure.CONTEXT
+    if status in _FATAL_STATUS or isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return Failure.FATAL
+    if (
+        isinstance(exc, _TRANSIENT_CLASSES)
+        or status in _TRANSIENT_STATUS
+        or not isinstance(status, int)
+        or status >= 500
+        or 200 <= status < 300  # "success" with a body that is not the API's JSON (an HTML page, cut short)
+    ):
+        return Failure.TRANSIENT
+    return Failure.INVALID
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a failure means the endpoint could not be reached at all (refused, unknown host ...)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)) or _UNREACHABLE.search(str(seen)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def reply_text(response: Any, accept_empty: bool = False) -> str:
+    """The reply's text; raises MalformedReply when the transport gave none (retried as transient).
+
+    Empty content may also be what the model means: asked again and empty again, it is the answer
+    (``accept_empty``), and the agent treats it as an invalid move instead of the game failing.
+    """
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise MalformedReply("the reply has no choices")
+    text = getattr(getattr(choices[0], "message", None), "content", None)
+    if not isinstance(text, str) or not text.strip():
+        if accept_empty:
+            return ""
+        reason = getattr(choices[0], "finish_reason", None)
+        raise MalformedReply(f"the reply has empty content (finish_reason={reason!r})", empty=True)
+    return text
 
 
 @dataclass
@@ -150,6 +247,9 @@ SIM_PROVIDER = _SimProvider()
 litellm.custom_provider_map = [{"provider": "sim", "custom_handler": SIM_PROVIDER}]
 litellm.turn_off_message_logging = True
 litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout for every error
+# A call cancelled by a clean stop can leave the provider coroutine LiteLLM made in a worker thread
+# unawaited; Python then warns at exit about a call that was meant to be dropped.
+warnings.filterwarnings("ignore", message=r"coroutine '\w+\.acompletion' was never awaited", category=RuntimeWarning)
 for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
     if logging.getLogger(_name).level == logging.NOTSET:  # one INFO line per call would flood job logs
         logging.getLogger(_name).setLevel(logging.WARNING)
@@ -223,6 +323,13 @@ def _has_config_price(model: dict[str, Any]) -> bool:
     return model.get("price_input_per_mtok") is not None or model.get("price_output_per_mtok") is not None
 
 
+def _free(model: dict[str, Any]) -> bool:
+    """Calls cost nothing for sure (an offline player, or a configured price of 0): no money is at risk."""
+    if _has_config_price(model):
+        return not (model.get("price_input_per_mtok") or model.get("price_output_per_mtok"))
+    return model["litellm_model"].startswith("sim/")
+
+
 def _cost(model: dict[str, Any], response: Any, usage: dict[str, int]) -> float | None:
     """USD for one call: configured per-token prices first, else LiteLLM's price map, else None (unknown)."""
     if _has_config_price(model):
@@ -277,14 +384,12 @@ def backoff_delay(retry: int, base_s: float, max_s: float, retry_after: float | 
     return max(delay, retry_after) if retry_after is not None else delay
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
 class Backend:
     """Calls models by config key (``model``, ``opponent``, ``opponents.x``).
 
     Holds the job's limits, spend and cache; holds no global LiteLLM state beyond the provider map.
+    Use it inside :meth:`session`, which checks the endpoints and paths, opens the spend ledger and
+    starts self-hosted servers before the first game.
     """
 
     def __init__(
@@ -294,22 +399,31 @@ class Backend:
         *,
         cache_dir: str | Path | None = None,
         ledger: str | Path | None = None,
+        experiment: str | None = None,
     ) -> None:
         self.models = copy.deepcopy(models)  # api_base gets the real port of a started server
         self.run = run
         self.cache = ReplayCache(cache_dir) if cache_dir is not None and run.get("cache", True) else None
-        self.budget = Budget(run.get("budget_usd"), Ledger(ledger) if ledger else None, run.get("sweep_budget_usd"))
+        self.ledger = Ledger(ledger, self._cached_cost) if ledger else None
+        self.budget = Budget(run.get("budget_usd"), self.ledger, run.get("sweep_budget_usd"), experiment)
         self.in_flight = 0
         self.provider_calls = 0
         self.cache_hits = 0
+        self._answered: set[str] = set()  # models that answered at least once in this job
+        self.stopped: FatalBackendError | None = None  # once a call found a dead end, every call stops there
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiters: dict[tuple[str, str | None], Limiter] = {}
+        self._first_calls: dict[str, asyncio.Lock] = {}
         self._servers: dict[str, Server] = {}
 
     def _label(self, key: str) -> str:
         model = self.models[key]
         return f"{model['name']} ({key}, {model['litellm_model']})"
+
+    def _cached_cost(self, key: str) -> float | None:
+        entry = self.cache.get(key) if self.cache else None
+        return None if entry is None else float(entry.get("cost_usd") or 0.0)
 
     def check_keys(self) -> None:
         """Fail before any game if a key variable or endpoint is missing, or a budget cannot be enforced for lack of a price."""
@@ -323,28 +437,41 @@ class Backend:
                     f"set {key}.price_input_per_mtok and {key}.price_output_per_mtok (USD per million tokens)"
                 )
 
-    @contextlib.contextmanager
-    def serving(self, log_dir: str | Path) -> Iterator[None]:
-        """Start the servers of self-hosted models, wait until they answer, and stop them on the way out.
+    def check_endpoints(self) -> None:
+        """Before the first game: every ``api_base`` accepts a connection (no request is sent, nothing is paid).
 
-        Servers are stopped by process group on success, on errors, and on SIGTERM (turned into
-        SystemExit here when nothing else handles it, e.g. a scheduler's kill).
+        A refused connection, an unknown host or silence stops the job here instead of failing every game.
         """
+        for key, model in self.models.items():
+            base = model.get("api_base")
+            if base and not model["litellm_model"].startswith("sim/") and (reason := unreachable(base)):
+                raise FatalBackendError(
+                    f"model {self._label(key)}: {key}.api_base={redact_url(base)} is unreachable ({reason}); "
+                    f"start the server or fix {key}.api_base"
+                )
+
+    @contextlib.contextmanager
+    def session(self, log_dir: str | Path) -> Iterator[None]:
+        """The job's lifetime: prove the cache and ledger writable, open the ledger, start self-hosted
+        servers and wait until they answer, check every endpoint; stop the servers (by process group)
+        and close the ledger on the way out, whatever happens."""
+        if self.cache is not None:
+            ensure_writable(self.cache.root, "run.cache_dir")
+        if self.ledger is not None:
+            ensure_writable(self.ledger.path.parent, "store")
+            self.ledger.open()
         servers: dict[str, Server] = {}
-        restore = None
-        wanted = [key for key, model in self.models.items() if model.get("server")]
-        if wanted and threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                restore = signal.signal(signal.SIGTERM, _terminate)
         try:
-            for key in wanted:
-                model = self.models[key]
+            for key, model in self.models.items():
+                if not model.get("server"):
+                    continue
                 ident = canonical_json({"model": model["litellm_model"], "server": model["server"]})
                 if ident not in servers:
                     servers[ident] = Server(model["name"], model["server"], Path(log_dir))
                     servers[ident].start()
                 self._servers[key] = servers[ident]
                 model["api_base"] = expand(model.get("api_base") or "http://127.0.0.1:{port}/v1", servers[ident].port)
+            self.check_endpoints()
             yield
         except ServerError as exc:
             raise FatalBackendError(str(exc)) from None
@@ -352,14 +479,17 @@ class Backend:
             for server in servers.values():
                 server.stop()
             self._servers.clear()
-            if restore is not None:
-                signal.signal(signal.SIGTERM, restore)
+            if self.ledger is not None:
+                self.ledger.close()
+
+    def _same_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # asyncio primitives belong to one loop
+            self._loop, self._limiters, self._first_calls = loop, {}, {}
 
     def _limiter(self, model: dict[str, Any]) -> Limiter:
         """The limiter of the model's endpoint; models sharing an endpoint share the tightest limits."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # asyncio primitives belong to one loop
-            self._loop, self._limiters = loop, {}
+        self._same_loop()
         endpoint = (model["litellm_model"], model.get("api_base"))
         if endpoint not in self._limiters:
             same = [m for m in self.models.values() if (m["litellm_model"], m.get("api_base")) == endpoint]
@@ -395,27 +525,44 @@ class Backend:
             self.cache_hits += 1
             now = time.time()
             return Completion(
-                text=entry["text"], usage=entry["usage"], cost_usd=entry["cost_usd"], latency_s=0.0,
-                started=now, finished=now, retries=entry["retries"], cache_hit=True, sent_params=params,
+                text=entry["text"], usage=entry["usage"], cost_usd=entry.get("cost_usd"), latency_s=0.0,
+                started=now, finished=now, retries=entry.get("retries", 0), cache_hit=True, sent_params=params,
                 model_id=entry.get("model_id"),
             )
-        response, usage, started, finished, retries = await self._call(model, messages, params)
-        cost = _cost(cfg, response, usage)
-        await self.budget.add(cost)
-        text = response.choices[0].message.content or ""
-        model_id = getattr(response, "model", None)
-        if key:
-            self.cache.put(key, {"text": text, "usage": usage, "cost_usd": cost, "retries": retries,
-                                 "model": cfg["litellm_model"], "model_id": model_id, "call": call_key})
-        return Completion(
-            text=text, usage=usage, cost_usd=cost, latency_s=finished - started, started=started,
-            finished=finished, retries=retries, sent_params=params, model_id=model_id,
-        )
+        answer = None
+        try:
+            if model not in self._answered:
+                # Until a model has answered once, its calls go one at a time: a dead key, a wrong parameter
+                # or model name is then found by one request, not by one request per game running at once.
+                self._same_loop()
+                async with self._first_calls.setdefault(model, asyncio.Lock()):
+                    if model not in self._answered:
+                        answer = await self._call(model, messages, params, key, call_key)
+            return answer or await self._call(model, messages, params, key, call_key)
+        except FatalBackendError as exc:
+            self.stopped = self.stopped or exc
+            raise
+
+    def _max_cost(self, cfg: dict[str, Any], messages: list[dict[str, str]], params: dict[str, Any]) -> float | None:
+        """The most one call can cost: every prompt character a token, and the full ``max_tokens``."""
+        if not _has_config_price(cfg):
+            try:
+                info = litellm.get_model_info(cfg["litellm_model"])
+                prices = (info.get("input_cost_per_token") or 0.0) * 1e6, (info.get("output_cost_per_token") or 0.0) * 1e6
+            except Exception:  # noqa: BLE001 - unmapped model: the price is unknown
+                return None
+        else:
+            prices = cfg.get("price_input_per_mtok") or 0.0, cfg.get("price_output_per_mtok") or 0.0
+        out = int(params.get("max_tokens") or params.get("max_completion_tokens") or 4096)
+        return (sum(len(str(m["content"])) for m in messages) * prices[0] + out * prices[1]) / 1e6
 
     async def _call(
-        self, key: str, messages: list[dict[str, str]], params: dict[str, Any]
-    ) -> tuple[Any, dict[str, int], float, float, int]:
-        """The LiteLLM call with our retry policy; returns (response, usage, started, finished, retries)."""
+        self, key: str, messages: list[dict[str, str]], params: dict[str, Any], cache: str | None,
+        call_key: dict[str, Any],
+    ) -> Completion:
+        """The LiteLLM call under the retry policy; the reply goes into the replay cache under ``cache``."""
+        if self.stopped is not None:  # the job is stopping: no call goes out to the same dead end
+            raise FatalBackendError(str(self.stopped))
         cfg = self.models[key]
         timeout = float(self.run.get("timeout_s", 120.0))
         secret = os.environ.get(cfg["api_key_env"]) if cfg.get("api_key_env") else None
@@ -423,6 +570,7 @@ class Backend:
             model=cfg["litellm_model"],
             messages=_prompt_cache_markers(messages) if "claude" in cfg["litellm_model"].lower() else messages,
             num_retries=0,  # LiteLLM retries blindly (every class, no wait, needs tenacity): ours below
+            max_retries=0,  # and so would the OpenAI client inside it, hidden from our count and backoff
             timeout=timeout,
             **params,
         )
@@ -436,44 +584,82 @@ class Backend:
         est_tokens = sum(len(str(m["content"])) for m in messages) // 4 + int(
             params.get("max_tokens") or params.get("max_completion_tokens") or 0
         )
+        free = _free(cfg)
+        max_usd = None if free else self._max_cost(cfg, messages, params)
         max_retries = int(self.run.get("max_retries", 6))
-        attempt = 0
+        attempt, unreachable, empty = 0, 0, False
         while True:
-            self.budget.check()
             async with limiter.slot(est_tokens) as record_tokens:
+                # the caps are checked now, as the call goes out, not when it joined the queue; a paid
+                # call is put on record in the ledger before it is sent
+                if free:
+                    self.budget.check()
+                    ticket = None
+                else:
+                    ticket = self.budget.start(max_usd, cache)
                 self.in_flight += 1
                 self.provider_calls += 1
                 started = time.time()
+                cost: float | None = 0.0
+                how = "error"
                 try:
                     response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout)
-                except asyncio.TimeoutError:
-                    error: Exception = litellm.Timeout(
-                        f"no reply within run.timeout_s={timeout:g}", model=cfg["litellm_model"], llm_provider="bargain"
-                    )
-                except FATAL as exc:
-                    raise FatalBackendError(self._fatal_message(key, exc)) from None
-                except TRANSIENT as exc:
-                    error = exc
-                except Exception as exc:  # noqa: BLE001 - bad request, context window, not found ...: no retry
-                    raise ModelCallError(
-                        f"model {self._label(key)}: {self._describe(exc, secret)} (1 attempt, not retried)", 1
-                    ) from None
-                else:
                     finished = time.time()
                     usage = _usage(response)
                     record_tokens(usage["prompt_tokens"] + usage["completion_tokens"])
-                    return response, usage, started, finished, attempt
+                    cost, how = _cost(cfg, response, usage), "reply"  # a reply with empty content is billed too
+                    text = reply_text(response, accept_empty=empty)
+                except asyncio.CancelledError:
+                    cost, how = max_usd, "cancelled"  # the provider may bill a call cut off mid-way
+                    raise
+                except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+                    error: BaseException = exc
+                else:
+                    model_id = getattr(response, "model", None)  # the model the provider says answered
+                    if cache:  # before the ledger settles it: a kill in between is reconciled at this cost
+                        self.cache.put(cache, {"text": text, "usage": usage, "cost_usd": cost, "retries": attempt,
+                                               "model": cfg["litellm_model"], "model_id": model_id, "call": call_key})
+                    self._answered.add(key)
+                    return Completion(text=text, usage=usage, cost_usd=cost, latency_s=finished - started,
+                                      started=started, finished=finished, retries=attempt, sent_params=params,
+                                      model_id=model_id)
                 finally:
                     self.in_flight -= 1
+                    if not free:
+                        self.budget.finish(ticket, cost, how)
+            if isinstance(error, asyncio.TimeoutError):
+                error = litellm.Timeout(f"no reply within run.timeout_s={timeout:g}", model=cfg["litellm_model"],
+                                        llm_provider="bargain")
+            failure = classify(error, cfg["litellm_model"])
+            what = self._describe(error, secret)
+            if failure is Failure.FATAL:
+                raise FatalBackendError(self._fatal_message(key, error)) from None
+            if failure is Failure.INVALID and key not in self._answered:
+                raise FatalBackendError(
+                    f"model {self._label(key)} rejected the request before answering any ({what}); every game "
+                    f"would fail the same way: check {key}.litellm_model and {key}.params"
+                ) from None
+            if failure is Failure.BUG:
+                log.error("model %s: %s", self._label(key), what, exc_info=error)
+            if not failure.retryable:
+                raise ModelCallError(f"model {self._label(key)}: {what} ({failure.value}, not retried)", attempt + 1,
+                                     failure) from None
+            unreachable = unreachable + 1 if _unreachable(error) else 0
+            empty = isinstance(error, MalformedReply) and error.empty
             server = self._servers.get(key)
             if server is not None and not server.alive():
                 raise FatalBackendError(
                     f"model {self._label(key)}: its server exited (code {server.proc.returncode}); see {server.log_path}"
                 )
             if attempt == max_retries:
+                if unreachable == attempt + 1:  # never got through: every other game would wait just as long
+                    where = f"{key}.api_base={redact_url(cfg['api_base'])}" if cfg.get("api_base") else "its provider"
+                    raise FatalBackendError(
+                        f"model {self._label(key)}: cannot reach {where} ({attempt + 1} attempts: {what}); "
+                        f"check that the endpoint is up and {key}.api_base"
+                    ) from None
                 raise ModelCallError(
-                    f"model {self._label(key)}: {self._describe(error, secret)} "
-                    f"({attempt + 1} attempts; run.max_retries={max_retries})",
+                    f"model {self._label(key)}: {what} ({attempt + 1} attempts; run.max_retries={max_retries})",
                     attempt + 1,
                 )
             retry_after = _retry_after(error)
@@ -488,13 +674,13 @@ class Backend:
             attempt += 1
 
     def _describe(self, exc: BaseException, secret: str | None) -> str:
-        """One line about an error, with the key (should a provider echo it) removed."""
+        """One line about an error, with the key (should a provider echo it) and URL credentials removed."""
         text = str(exc)
         if not text.startswith("litellm."):
             text = f"{type(exc).__name__}: {text}"
         if secret:
             text = text.replace(secret, "***")
-        text = " ".join(text.split())
+        text = " ".join(redact_url(text).split())
         return text if len(text) <= 500 else text[:497] + "..."
 
     def _fatal_message(self, key: str, exc: BaseException) -> str:
@@ -502,5 +688,9 @@ class Backend:
         var = cfg.get("api_key_env")
         secret = os.environ.get(var) if var else None
         where = f"check the key in {var}" if var else f"{key}.api_key_env is null; name the variable holding the key"
-        problem = "authentication failed" if isinstance(exc, litellm.AuthenticationError) else "permission denied"
-        return f"model {self._label(key)}: {problem}; {where} ({self._describe(exc, secret)})"
+        status = getattr(exc, "status_code", None)
+        problem = {401: "authentication failed", 402: "payment required (no credit left)"}.get(status, "permission denied")
+        if isinstance(exc, litellm.AuthenticationError):
+            problem = "authentication failed"
+        at = f" at {redact_url(cfg['api_base'])}" if cfg.get("api_base") else ""
+        return f"model {self._label(key)}: {problem}{at}; {where} ({self._describe(exc, secret)})"

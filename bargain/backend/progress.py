@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,9 @@ async def progress_bar(total: int, backend: Any, enabled: bool = True) -> AsyncI
     """Yield a tqdm bar (call ``.update(1)`` per finished game); its postfix follows the backend's counters."""
     from tqdm import tqdm
 
+    # one process writes this bar: a thread lock will do, where tqdm's default multiprocessing lock
+    # leaves a semaphore behind whenever a job is killed
+    tqdm.set_lock(threading.RLock())
     bar = tqdm(total=total, unit="game", dynamic_ncols=True, disable=not (enabled and sys.stderr.isatty()))
 
     def refresh() -> None:

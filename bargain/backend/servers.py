@@ -108,7 +108,8 @@ class Server:
         self.env = {k: os.path.expanduser(str(v)) for k, v in (spec.get("env") or {}).items() if v is not None}
         self.ready_url = f"http://127.0.0.1:{self.port}/{spec.get('ready_path', '/v1/models').lstrip('/')}"
         self.startup_timeout_s = float(spec.get("startup_timeout_s", 120.0))
-        self.log_path = log_dir / f"{name}-{self.port}.log"
+        # the name comes from the config: keep the log inside log_dir whatever it holds
+        self.log_path = log_dir / f"{re.sub(r'[^A-Za-z0-9_.+-]', '_', name).lstrip('.') or 'server'}-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
     def _answers(self) -> bool:
