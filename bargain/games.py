@@ -87,7 +87,7 @@ class Game:
 
 
 class ItemGame(Game):
-    """Items divided by proposals and votes (DESIGN.md §4): env.n_items, env.competition, preferences=vector|matrix."""
+    """Items divided by proposals and votes (README.md, "Games"): env.n_items, env.competition, preferences=vector|matrix."""
 
     name = "items"
     _FIELDS = ("n_items", "n_agents", "max_rounds", "gamma", "competition", "vote_rule", "vote_threshold",

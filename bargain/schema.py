@@ -47,7 +47,7 @@ def _game(name: str | None, game: list[str], preferences: list[str], outcome: li
     return {
         "if": {"properties": {"game": named}},
         "then": {"properties": {"game": {"required": game}, "preferences": {"required": preferences},
-                                "outcome": {"oneOf": [{"type": "null"}, {"required": outcome}]}}},
+                                "outcome": {"required": outcome}}},  # (an outcome of null has none)
     }
 
 

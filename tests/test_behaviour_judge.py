@@ -16,6 +16,7 @@ from analysis.__main__ import main
 from analysis.behaviour.judge import iter_judgements, judges, prompt_version
 from analysis.behaviour.tables import SUMMARY_TABLES
 from bargain import sim
+from bargain.backend.budget import Ledger
 
 
 @pytest.fixture
@@ -141,8 +142,11 @@ def test_judge_calls_are_retried_counted_cached_and_resumed_after_failure(store,
     assert len(JudgeServer.seen) - before == total - kept + 2  # the missing messages, plus the two retried 503s
     assert sum(c["retries"] for e in entries for c in e["calls"]) == 2
     assert all(c["cost_usd"] > 0 for e in entries for c in e["calls"])
-    ledger = json.loads((store / ".ledger" / "spend.json").read_text())
-    assert ledger["calls"] == total and ledger["cost_usd"] == pytest.approx(sum(c["cost_usd"] for e in entries for c in e["calls"]))
+    ledger = Ledger(store / ".ledger" / "spend.jsonl")  # the store's spend journal, the judge's spend under its id
+    ledger.open()
+    ledger.close()
+    assert ledger.calls == len(JudgeServer.seen) and ledger.open_sends == {}  # every request, failed ones too
+    assert ledger.spent[entries[0]["judge_id"]] == pytest.approx(sum(c["cost_usd"] for e in entries for c in e["calls"]))
     assert len(list((store / ".cache").rglob("*.json"))) == total
 
 
