@@ -414,6 +414,8 @@ def validate(cfg: Any) -> None:
     """
     check_secrets(cfg)
     _check_keys(cfg, Config)
+    if (game_schema := GAME_SCHEMAS.get(cfg.game.name)) is not None:  # ``game`` holds one of several schemas
+        _check_keys(cfg.game, game_schema, "game.")
     models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
     for key, model in models.items():
         problem = roster.identify(key, model)

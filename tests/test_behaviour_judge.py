@@ -62,6 +62,13 @@ def test_offline_judge_labels_every_message_and_resumes(store, capsys):
     assert "1 message(s) judged now" in capsys.readouterr().out
     assert dropped in json.loads(path.read_text())["messages"]
 
+    n = len(json.loads(path.read_text())["messages"])
+    path.write_bytes(b'{"messages": {')  # a judgements file cut short: skipped and quarantined, never a crash
+    assert len(list(iter_judgements(store / "judgements"))) == n_messages(store) - n
+    assert not path.exists() and len(list(path.parent.parent.glob("quarantine/*.reason"))) == 1
+    main(["judge", str(store), "judge=sim-judge"])  # and judged again
+    assert f"{n} message(s) judged now" in capsys.readouterr().out
+
 
 def test_the_report_reads_the_judgements_keyed_to_the_calls_that_said_each_message(store):
     from analysis.html_report import load_judge_labels
@@ -178,6 +185,9 @@ def test_unparseable_judgements_are_reasked_then_kept_with_their_raw_text(store,
     (["run.budget_usd=0"], "run.budget_usd=0.0 must be > 0 or null"),
     (["+judge.params.api_key=sk-x"], "judge.params.api_key: keys never go in configs"),
     (["judge.paramz=1"], "Could not override 'judge.paramz'"),
+    (["+run.max_retry=3"], "run.max_retry is not a config key (did you mean run.max_retries?"),
+    (["judge.api_base=http://user:PASS@127.0.0.1:9/v1"], "judge.api_base has credentials in a URL"),
+    (["judge.rpm=-5"], "judge.rpm=-5 must be >= 1 or null"),
 ])
 def test_bad_judge_settings_fail_with_one_line_naming_the_key(tmp_path, capsys, args, message):
     store = tmp_path / "store"

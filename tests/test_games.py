@@ -4,6 +4,7 @@ holding all three games."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from analysis.game_metrics import treaty_preferences
 from analysis.html_report import write_report
 from analysis.load import frames, iter_records
 from analysis.report import analyze
+from bargain import schema
 from bargain.config import ConfigError, register, validate
 from bargain.game.treaty import utilities as utilities_of
 from bargain.run import summarize
@@ -303,3 +305,18 @@ def test_dry_run_estimates_every_game_from_its_own_prompts(make_cfg):
     capped = upper_bound(_plain(make_cfg("game=cofunding", "model=claude-sonnet-4-6", "env.max_tokens.pledge=100")),
                          "model")
     assert capped[1] < bounds["cofunding"][1]  # pledges have their own reply cap
+
+
+@pytest.mark.parametrize("game, block, key", [
+    ("items", "outcome", "owners"), ("treaty", "outcome", "terms"), ("treaty", "preferences", "weights"),
+    ("treaty", "game", "issues"), ("cofunding", "preferences", "costs"), ("cofunding", "outcome", "contributions"),
+])
+def test_every_game_has_a_record_schema(mixed, game, block, key):
+    """Records of every game are valid; one missing a field its game needs is damaged (status, resume
+    and analysis then list, quarantine and replay it)."""
+    _store, summaries = mixed
+    records = [r for s in summaries for r in s.records if r["game"].get("name", "items") == game]
+    assert records and all(schema.problem(r) is None for r in records)
+    damaged = copy.deepcopy(records[0])
+    del damaged[block][key]
+    assert f"'{key}' is a required property" in schema.problem(damaged)

@@ -5,7 +5,7 @@
   spend ledger misses no paid call, and the calls paid twice are at most the calls in flight at the kills.
 - 18 kinds of damaged record: status, analysis and resume each list them, none crashes, resume plays
   exactly those games again.
-- 47 bad inputs on the command line: each answered by one line and exit code 2, nothing written.
+- 59 bad inputs on the command line (games, roster models, reasoning and context settings included): each answered by one line and exit code 2, nothing written.
 - Secrets and paths: a password in a URL is refused before Hydra writes a file or names a folder; Hydra's
   job folders stay inside the sweep dir whatever a value holds; validation runs before LiteLLM is imported.
 
@@ -234,6 +234,18 @@ BAD_INPUTS = {
     "model.api_base=http://user:PASS@127.0.0.1:9/v1": "model.api_base has credentials in a URL",
     "env.n_agents=2 +model@opponents.b=sim-weak": "opponents has 1 entries but env.n_agents=2",
     "no-equals-sign": "Error parsing override",
+    "game=chess": "Could not find 'game/chess'",
+    "game=treaty game.rho=2": "game.rho=2.0 must be in [",
+    "game=treaty game.n_issues=1": "game.n_issues=1 must be an integer in [2, 12]",
+    "game=cofunding game.alpha=1.5": "game.alpha=1.5 must be in [0, 1]",
+    "game=treaty env.item_names=[a,b,c,d,e]": "env.item_names names the item game's items",
+    "game=cofunding preferences=matrix": "preferences=matrix belongs to the item game",
+    "game=treaty +game.rh=1": "game.rh is not a config key (did you mean game.rho?",
+    "model=litellm": "model=litellm needs model.litellm_model=",
+    "model.reasoning.effort=extreme": "model.reasoning.effort=extreme must be one of",
+    "model.reasoning.budget_tokens=-5": "model.reasoning.budget_tokens=-5 must be >= 0 or null",
+    "env.context_overflow=truncate": "expected one of [end, compact]",
+    "model.context_window=0": "model.context_window=0 must be > 0 tokens or null",
 }
 
 
@@ -242,7 +254,7 @@ def _cli(tmp: Path, *args: str, env: dict | None = None) -> subprocess.Completed
                           timeout=300, env=env or os.environ)
 
 
-def test_47_bad_inputs_are_each_answered_by_one_line_and_leave_nothing_behind(tmp_path):
+def test_59_bad_inputs_are_each_answered_by_one_line_and_leave_nothing_behind(tmp_path):
     assert len(BAD_INPUTS) >= 40
     answers = {}
     for args, expected in BAD_INPUTS.items():

@@ -11,6 +11,7 @@ from faultserver import FaultServer
 
 from bargain.run import _problems
 from bargain.runner import Summary, run_experiment
+from bargain.store import load_record
 
 HTTP_FOCAL = ["n_games=1", "counterbalance=false", "env.max_rounds=3", "model.litellm_model=openai/test-model"]
 
@@ -97,3 +98,17 @@ def test_resume_quarantines_damaged_records_and_plays_exactly_those_games(make_c
     reasons = sorted((first.directory / "quarantine").glob("*.reason"))
     assert len(reasons) == 7
     assert json.loads((games / "00007.json").read_text())["status"] == "complete"  # untouched
+
+
+@pytest.mark.parametrize("game, fields", [
+    ("game=treaty", {"proposals", "votes", "accepted", "chosen"}),
+    ("game=cofunding", {"pledges", "totals", "funded", "same_plan"}),
+])
+def test_a_failed_game_of_every_game_keeps_its_rounds_as_a_valid_record(make_cfg, server, game, fields):
+    server.script = [None] * 5 + ["context"]  # the focal model's 6th call overflows, in round 2
+    summary = run_experiment(make_cfg(*HTTP_FOCAL, game, f"model.api_base={server.url}"))
+    (record,) = summary.records
+    assert record["status"] == "error" and record["error"]["kind"] == "context_overflow"
+    assert [r["round"] for r in record["rounds"]] == [1, 2]  # round 2 cut short, with every key
+    assert all(fields <= set(r) for r in record["rounds"]) and record["rounds"][0][sorted(fields)[-1]] is not None
+    assert load_record(summary.directory / "games" / "00000.json")["status"] == "error"  # valid, not damaged
