@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bargain.backend.core import SIM_PROVIDER, Backend, _usage
+from bargain.backend.core import SIM_PROVIDER, Backend, Completion, _cost, _usage, reply_text
 from bargain.runner import Experiment, lineup_keys, model_config
 
 LADDER = ("sim-weak", "sim-base", "sim-strong")
@@ -37,13 +37,17 @@ class DirectSim(Backend):
         self.decisions: list[float] = []  # seconds per reply
 
     async def _call(
-        self, key: str, messages: list[dict[str, str]], params: dict[str, Any]
-    ) -> tuple[Any, dict[str, int], float, float, int]:
+        self, key: str, messages: list[dict[str, str]], params: dict[str, Any], cache: str | None,
+        call_key: dict[str, Any],
+    ) -> Completion:
         started, clock = time.time(), time.perf_counter()
         response = SIM_PROVIDER.completion(self.models[key]["litellm_model"].removeprefix("sim/"), messages,
                                            optional_params=params)
         self.decisions.append(time.perf_counter() - clock)
-        return response, _usage(response), started, time.time(), 0
+        finished = time.time()
+        usage = _usage(response)
+        return Completion(text=reply_text(response), usage=usage, cost_usd=_cost(self.models[key], response, usage),
+                          latency_s=finished - started, started=started, finished=finished, sent_params=params)
 
 
 def play(cfg: dict[str, Any], backend: DirectSim | None = None) -> list[dict[str, Any]]:
