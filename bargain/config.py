@@ -122,6 +122,7 @@ class ModelConfig:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     allow_retired: bool = False  # run a retired snapshot anyway (a provider may still serve it)
     max_concurrency: int = 8
+    timeout_s: float | None = None  # seconds to wait for one reply; null = run.timeout_s
     rpm: int | None = None
     tpm: int | None = None
     price_input_per_mtok: float | None = None  # USD per million tokens, for models LiteLLM has no price for
@@ -396,6 +397,7 @@ def _check_model(key: str, model: Any) -> None:
     _check(model.name is not None and _PLAIN_NAME.fullmatch(str(model.name)) is not None,
            f"{key}.name={model.name!r} must be a plain name (letters, digits, '_', '-', '.', '+', ':', '@'): it names files")
     _check(model.max_concurrency >= 1, f"{key}.max_concurrency={model.max_concurrency} must be >= 1")
+    _check(model.timeout_s is None or model.timeout_s > 0, f"{key}.timeout_s={model.timeout_s} must be > 0 (or null)")
     for limit in ("rpm", "tpm"):
         value = model[limit]
         _check(value is None or value >= 1, f"{key}.{limit}={value} must be >= 1 or null")

@@ -187,6 +187,9 @@ def test_a_hanging_provider_times_out_and_is_retried(scripted, sleeps):
         call(backend(timeout_s=0.05, max_retries=2))
     assert info.value.attempts == 3
     assert "Timeout" in str(info.value)
+    # a model's own timeout_s (a local server on a busy CPU) wins over run.timeout_s
+    with pytest.raises(ModelCallError, match=r"no reply within model.timeout_s=0.05"):
+        call(backend(model(timeout_s=0.05), timeout_s=60, max_retries=0))
 
 
 def test_retry_after_is_honoured(scripted, sleeps):

@@ -564,7 +564,8 @@ class Backend:
         if self.stopped is not None:  # the job is stopping: no call goes out to the same dead end
             raise FatalBackendError(str(self.stopped))
         cfg = self.models[key]
-        timeout = float(self.run.get("timeout_s", 120.0))
+        timeout = float(cfg.get("timeout_s") or self.run.get("timeout_s", 120.0))
+        timeout_key = f"{key}.timeout_s" if cfg.get("timeout_s") else "run.timeout_s"
         secret = os.environ.get(cfg["api_key_env"]) if cfg.get("api_key_env") else None
         kwargs: dict[str, Any] = dict(
             model=cfg["litellm_model"],
@@ -628,7 +629,7 @@ class Backend:
                     if not free:
                         self.budget.finish(ticket, cost, how)
             if isinstance(error, asyncio.TimeoutError):
-                error = litellm.Timeout(f"no reply within run.timeout_s={timeout:g}", model=cfg["litellm_model"],
+                error = litellm.Timeout(f"no reply within {timeout_key}={timeout:g}", model=cfg["litellm_model"],
                                         llm_provider="bargain")
             failure = classify(error, cfg["litellm_model"])
             what = self._describe(error, secret)
