@@ -116,6 +116,7 @@ def test_a_reasoning_setting_is_part_of_the_models_identity(make_cfg):
     (["model=litellm", "model.litellm_model=openai/x", "model.metadata.release_date=2024/11/18"],
      "model.metadata.release_date=2024/11/18 must be a date YYYY-MM-DD or null"),
     (["model=gpt-5.4", "model.context_window=0"], "model.context_window=0 must be > 0 tokens or null"),
+    (["model=smollm2", "model.timeout_s=0"], "model.timeout_s=0.0 must be > 0 (or null)"),
 ])
 def test_bad_reasoning_caps_and_facts_name_the_key(make_cfg, overrides, expected):
     assert expected in error(make_cfg, *overrides)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import urllib.request
 
 import pandas as pd
@@ -47,6 +48,7 @@ def test_smollm2_plays_a_complete_game(played):
     mine = [c for c in record["calls"] if c["seat"] == seat]
     assert mine and all(c["reply"] and c["usage"]["completion_tokens"] > 0 for c in mine)
     assert all(c["params"]["max_tokens"] == 128 and not c["cache_hit"] for c in mine)
+    assert all(c["retries"] == 0 for c in mine)  # no client timeouts: the profile answers well within timeout_s
     # whatever the tiny model managed: every move is either parsed or recorded invalid with its raw text
     proposals = [p for r in record["rounds"] for p in r["proposals"] if p["seat"] == seat]
     assert proposals and all(p["valid"] == (p["owners"] is not None) for p in proposals)
@@ -54,8 +56,10 @@ def test_smollm2_plays_a_complete_game(played):
     last_attempt = {(c["round"], c["phase"]): c for c in mine}  # one move per phase and round; re-asks come later
     assert record["invalid_moves"][seat] == sum(c["error"] is not None for c in last_attempt.values())
     assert len(record["rounds"]) == 1 and record["outcome"] is not None
-    # the job stopped its server: nothing answers on the port it used any more
     log = next((store / ".servers").glob("smollm2-*.log"))
+    # llama.cpp's prefix cache: later calls evaluate only what the conversation gained since the last one
+    assert re.search(r"Llama\.generate: \d+ prefix-match hit", log.read_text(errors="replace"))
+    # the job stopped its server: nothing answers on the port it used any more
     port = int(log.stem.rsplit("-", 1)[1])
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
