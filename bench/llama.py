@@ -17,7 +17,7 @@ completion tokens over the calls' client-side time minus that prompt time, so HT
 cache bookkeeping count against us), seconds per call, the command's wall time, the share of prompt
 tokens served from the prefix cache, tokens per game.
 
-    python bench/llama.py            # the full run (needs the local-llm extra; ~10 min on 2 idle cores)
+    python bench/llama.py            # the full run (needs the local-llm extra; two default commands and 8 replays)
     python bench/llama.py --smoke    # one one-round game; what CI runs
 """
 
