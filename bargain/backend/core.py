@@ -24,6 +24,7 @@ import copy
 import datetime as dt
 import email.utils
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -245,7 +246,9 @@ def _player_bug(model: str, exc: Exception) -> litellm.BadRequestError:
 
 SIM_PROVIDER = _SimProvider()
 litellm.custom_provider_map = [{"provider": "sim", "custom_handler": SIM_PROVIDER}]
-litellm.turn_off_message_logging = True
+# No LiteLLM logging callback is set, so nothing of a call is logged anywhere; its redaction switch would
+# only deep-copy every growing conversation on every call (a tenth of a call's CPU) to redact a log no one writes.
+litellm.turn_off_message_logging = False
 litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout for every error
 # A call cancelled by a clean stop can leave the provider coroutine LiteLLM made in a worker thread
 # unawaited; Python then warns at exit about a call that was meant to be dropped.
@@ -330,6 +333,33 @@ def _free(model: dict[str, Any]) -> bool:
     return model["litellm_model"].startswith("sim/")
 
 
+@functools.lru_cache(maxsize=None)
+def _map_price(litellm_model: str) -> tuple[float, float] | None:
+    """USD per input and output token in LiteLLM's price map, or None if it has none.
+
+    Looked up once per model: a lookup that fails scans the whole map with regexes, which cost more
+    CPU than the rest of a call when it was done on every call.
+    """
+    try:
+        info = litellm.get_model_info(litellm_model)
+    except Exception:  # noqa: BLE001 - unmapped model
+        return None
+    if info.get("input_cost_per_token") is None:
+        return None
+    return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
+
+
+def _pricing(model: dict[str, Any]) -> dict[str, float]:
+    """Per-token prices handed to LiteLLM with each call, so its own cost bookkeeping (which we do not
+    read) skips the price map: the configured prices, or 0 for a model the map does not price."""
+    if _has_config_price(model):
+        return {"input_cost_per_token": (model.get("price_input_per_mtok") or 0.0) / 1e6,
+                "output_cost_per_token": (model.get("price_output_per_mtok") or 0.0) / 1e6}
+    if model["litellm_model"].startswith("sim/") or _map_price(model["litellm_model"]) is None:
+        return {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+    return {}  # LiteLLM prices it from its map (cached input, tiers ...); _cost asks it for that price
+
+
 def _cost(model: dict[str, Any], response: Any, usage: dict[str, int]) -> float | None:
     """USD for one call: configured per-token prices first, else LiteLLM's price map, else None (unknown)."""
     if _has_config_price(model):
@@ -339,19 +369,16 @@ def _cost(model: dict[str, Any], response: Any, usage: dict[str, int]) -> float 
         ) / 1e6
     if model["litellm_model"].startswith("sim/"):
         return 0.0
+    if _map_price(model["litellm_model"]) is None:
+        return None
     try:
         return float(litellm.completion_cost(completion_response=response))
-    except Exception:  # noqa: BLE001 - ModelNotMappedError and friends: the price is unknown, not an error
+    except Exception:  # noqa: BLE001 - a response LiteLLM cannot price after all: the price is unknown, not an error
         return None
 
 
 def _price_known(model: dict[str, Any]) -> bool:
-    if model["litellm_model"].startswith("sim/") or _has_config_price(model):
-        return True
-    try:
-        return litellm.get_model_info(model["litellm_model"]).get("input_cost_per_token") is not None
-    except Exception:  # noqa: BLE001 - unmapped model
-        return False
+    return model["litellm_model"].startswith("sim/") or _has_config_price(model) or _map_price(model["litellm_model"]) is not None
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -546,11 +573,9 @@ class Backend:
     def _max_cost(self, cfg: dict[str, Any], messages: list[dict[str, str]], params: dict[str, Any]) -> float | None:
         """The most one call can cost: every prompt character a token, and the full ``max_tokens``."""
         if not _has_config_price(cfg):
-            try:
-                info = litellm.get_model_info(cfg["litellm_model"])
-                prices = (info.get("input_cost_per_token") or 0.0) * 1e6, (info.get("output_cost_per_token") or 0.0) * 1e6
-            except Exception:  # noqa: BLE001 - unmapped model: the price is unknown
-                return None
+            if (per_token := _map_price(cfg["litellm_model"])) is None:
+                return None  # unmapped model: the price is unknown
+            prices = per_token[0] * 1e6, per_token[1] * 1e6
         else:
             prices = cfg.get("price_input_per_mtok") or 0.0, cfg.get("price_output_per_mtok") or 0.0
         out = int(params.get("max_tokens") or params.get("max_completion_tokens") or 4096)
@@ -573,6 +598,7 @@ class Backend:
             num_retries=0,  # LiteLLM retries blindly (every class, no wait, needs tenacity): ours below
             max_retries=0,  # and so would the OpenAI client inside it, hidden from our count and backoff
             timeout=timeout,
+            **_pricing(cfg),
             **params,
         )
         if cfg.get("api_base"):

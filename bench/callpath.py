@@ -1,0 +1,283 @@
+"""Benchmark: the call path, concurrency, a game's critical path, and tokens and cost per game.
+
+Every seat is an HTTP model (``openai/<strategy>`` at ``api_base``) served by the loopback server
+(:mod:`bench.loopback`, its own process, answering with the offline negotiators), so each call takes
+the full path a real model's call takes: prompt, limiter, spend ledger, replay cache, LiteLLM,
+HTTP, parsing, record. Measured side by side in one run:
+
+- **per call** (zero latency): the pipeline playing games one at a time vs the same calls (same
+  messages and parameters, same calls in flight together) through bare ``litellm.acompletion``,
+  and through bare ``httpx`` for reference; median of ``--reps`` interleaved repetitions.
+- **concurrency** (200 ms per call, fixed): C games at once. A game's *ideal* time is its
+  sequential steps (each discussion call, each re-ask, and each parallel phase once, from its
+  record) x the latency. Efficiency = ideal makespan / measured wall time, where the ideal makespan
+  is the longest game's ideal time (all C games start together); equivalently the speedup over
+  the ideal sequential time (sum of ideal times) divided by the ideal speedup. The server is shown
+  not to be the bottleneck by its CPU share and by bare httpx requests at the same latency.
+- **critical path**: games played one at a time with n = 3 and 5 agents; game wall time (record
+  start to finish) / its ideal time.
+- **tokens and cost** per default game, full memory vs stateless, from the recorded usage, with
+  the share of prompt tokens the server's emulation of OpenAI's automatic prompt cache served.
+
+    python bench/callpath.py            # the full run (~5 min on 2 idle cores)
+    python bench/callpath.py --smoke    # seconds; what CI runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/callpath.py` finds bench.*
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import httpx  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+
+from bargain.backend import core  # noqa: E402  (sets LiteLLM up before anything else imports it)
+from bargain.config import register  # noqa: E402
+from bargain.runner import PHASES, run_experiment  # noqa: E402
+from bench.loopback import Server  # noqa: E402
+
+litellm = core.litellm
+CONF = str(Path(__file__).resolve().parent.parent / "conf")
+SEATS = ("strong", "boulware", "base", "conceder", "fair")  # the loopback server's player for each seat
+PRICE_MODEL = "gpt-4.1-mini"  # prices for the cost figures (LiteLLM's map, incl. its cached-input price)
+LATENCY = 0.2
+
+
+def compose_cfg(base_url: str, store: Path, n_agents: int = 2, *overrides: str):
+    """The default config with every seat an HTTP model at ``base_url`` (no key, no price: a self-hosted route)."""
+    register()
+    keys = ["model", "opponent", *(f"opponents.o{i}" for i in range(3, n_agents + 1))]
+    args = [f"store={store}", f"env.n_agents={n_agents}", "run.progress=false", *(
+        f"+model@{key}=sim-base" for key in keys[2:])]
+    for key, player in zip(keys, SEATS):
+        args += [f"{key}.name={player}", f"{key}.litellm_model=openai/{player}", f"{key}.api_base={base_url}",
+                 f"{key}.max_concurrency=100000"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="config", overrides=[*args, *overrides])
+
+
+def play(cfg) -> tuple[float, float, list[dict[str, Any]]]:
+    """Run a job: wall seconds, this process's CPU seconds, records."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    summary = run_experiment(cfg)
+    return time.perf_counter() - wall, time.process_time() - cpu, summary.records
+
+
+def steps(record: dict[str, Any]) -> int:
+    """A game's sequential steps: every discussion call, and each parallel phase once per attempt wave."""
+    waves: dict[tuple, int] = defaultdict(int)
+    discussion = 0
+    for call in record["calls"]:
+        if call["phase"] == "discussion":
+            discussion += 1
+        else:
+            key = (call["round"], call["phase"])
+            waves[key] = max(waves[key], call["attempt"] + 1)
+    return discussion + sum(waves.values())
+
+
+def game_seconds(record: dict[str, Any]) -> float:
+    start, end = (dt.datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
+    return (end - start).total_seconds()
+
+
+def call_groups(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The recorded calls as requests, grouped as they went out (a parallel phase's calls together)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in records:
+        for i, call in enumerate(record["calls"]):
+            transcript = record["transcripts"][call["seat"]]
+            request = {"model": record["agents"][call["seat"]]["litellm_model"],
+                       "messages": [m for start, end in call["sent"] for m in transcript[start:end]],
+                       **call["params"]}
+            parallel = call["phase"] != "discussion"
+            key = (record["game_index"], call["round"], PHASES.index(call["phase"]), call["attempt"] if parallel else i)
+            groups.setdefault(key, []).append(request)
+    return [groups[k] for k in sorted(groups)]
+
+
+async def _bare(groups: list[list[dict[str, Any]]], base_url: str, concurrency: int, via: str) -> float:
+    """Send the requests through bare litellm.acompletion or bare httpx; wall seconds."""
+    slots = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=None)) as client:
+
+        async def one(request: dict[str, Any]) -> None:
+            async with slots:
+                if via == "litellm":
+                    await litellm.acompletion(**request, api_base=base_url, api_key="no-key", num_retries=0,
+                                              max_retries=0)
+                else:
+                    answer = await client.post("/chat/completions", json={**request, "model": request["model"][7:]})
+                    answer.raise_for_status()
+                    answer.json()
+
+        start = time.perf_counter()
+        for group in groups:  # each group's calls together, as the game sent them
+            await asyncio.gather(*(one(r) for r in group))
+        return time.perf_counter() - start
+
+
+def bare(groups: list[list[dict[str, Any]]], base_url: str, via: str) -> float:
+    """The calls of games played one at a time, through bare LiteLLM or httpx; wall seconds."""
+    return asyncio.run(_bare(groups, base_url, 1000, via))
+
+
+def flood(requests: list[dict[str, Any]], base_url: str, concurrency: int) -> float:
+    """All requests through bare httpx, ``concurrency`` at a time; wall seconds."""
+    return asyncio.run(_bare([requests], base_url, concurrency, "httpx"))
+
+
+def per_call(tmp: Path, smoke: bool, reps: int) -> list[dict[str, Any]]:
+    """Pipeline vs bare LiteLLM vs bare httpx per call, zero latency, one game at a time."""
+    games = ["n_games=1", "env.max_rounds=3"] if smoke else ["n_games=4"]
+    times: dict[str, list[float]] = defaultdict(list)
+    with Server(0.0) as server:
+        for rep in range(reps):
+            for cache in (True, False):
+                cfg = compose_cfg(server.base_url, tmp / f"per-call-{rep}-{cache}", 2, *games,
+                                  "run.game_concurrency=1", f"run.cache={str(cache).lower()}")
+                wall, cpu, records = play(cfg)
+                calls = sum(len(r["calls"]) for r in records)
+                times["pipeline" if cache else "pipeline, no replay cache"].append(wall / calls)
+                times["pipeline CPU"].append(cpu / calls)
+            groups = call_groups(records)
+            for via in ("litellm", "httpx"):
+                cpu = time.process_time()
+                times[via].append(bare(groups, server.base_url, via) / calls)
+                times[f"{via} CPU"].append((time.process_time() - cpu) / calls)
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    log.info("per call (ms, median of %d; %d calls per rep): %s", reps, calls,
+             ", ".join(f"{k} {v:.2f}" for k, v in med.items()))
+    rows = [
+        row(f"Wall time per call, pipeline vs bare litellm.acompletion (zero-latency loopback, {calls} calls)",
+            med["pipeline"], med["litellm"], "ms", "<= 1.2x", 1.2),
+        row("Wall time per call without the replay cache vs bare litellm.acompletion",
+            med["pipeline, no replay cache"], med["litellm"], "ms", "<= 1.2x", 1.2),
+        row("Client CPU per call, pipeline vs bare litellm.acompletion", med["pipeline CPU"], med["litellm CPU"], "ms"),
+        row("Wall time per call, bare httpx (reference) vs bare litellm.acompletion", med["httpx"], med["litellm"], "ms"),
+    ]
+    return rows
+
+
+def concurrency(tmp: Path, games: int, rounds: int | None) -> list[dict[str, Any]]:
+    """``games`` games at once at 200 ms per call: efficiency, and proof that the server keeps up."""
+    extra = [f"env.max_rounds={rounds}"] if rounds else []
+    with Server(LATENCY) as server:
+        cfg = compose_cfg(server.base_url, tmp / f"conc-{games}", 2, f"n_games={games // 2}",
+                          f"run.game_concurrency={games}", *extra)
+        before = server.stats()
+        wall, cpu, records = play(cfg)
+        after = server.stats()
+        ideal = [steps(r) * LATENCY for r in records]
+        calls = sum(len(r["calls"]) for r in records)
+        server_share = (after["cpu_s"] - before["cpu_s"]) / wall
+        requests = [req for group in call_groups(records) for req in group]
+        flood_wall = flood(requests, server.base_url, games * 2)
+    efficiency = max(ideal) / wall
+    log.info("%d games at %.0f ms: wall %.2f s, ideal makespan %.2f s, speedup %.1fx of ideal %.1fx, efficiency %.2f; "
+             "client CPU %.1f s (%.2f ms/call, %d calls), server CPU %.0f%% of a core; bare httpx served the same "
+             "calls in %.2f s", games, LATENCY * 1000, wall, max(ideal), sum(ideal) / wall, sum(ideal) / max(ideal),
+             efficiency, cpu, cpu / calls * 1000, calls, server_share * 100, flood_wall)
+    return [
+        {"figure": f"Concurrency efficiency, {games} games at once, 200 ms per call ({calls} calls)",
+         "ours": round(efficiency, 3), "baseline": None, "ratio": None, "unit": "", "target": ">= 0.85" if games <= 32
+         else ">= 0.7", "met": efficiency >= (0.85 if games <= 32 else 0.7)},
+        row(f"Server not the bottleneck at {games}: its request rate for bare httpx vs for the pipeline",
+            calls / flood_wall, calls / wall, "req/s"),
+    ]
+
+
+def critical_path(tmp: Path, n: int, smoke: bool) -> dict[str, Any]:
+    """One game at a time with ``n`` agents: wall time vs sequential steps x latency."""
+    with Server(LATENCY) as server:
+        cfg = compose_cfg(server.base_url, tmp / f"critical-{n}", n, "n_games=2", "counterbalance=false",
+                          f"env.max_rounds={1 if smoke else 3}", "run.game_concurrency=1")
+        _wall, _cpu, records = play(cfg)
+    measured = sum(game_seconds(r) for r in records)
+    ideal = sum(steps(r) for r in records) * LATENCY
+    return row(f"Critical path of a game, n = {n} (wall vs sequential steps x 200 ms)", measured / len(records),
+               ideal / len(records), "s", "<= 1.1x", 1.1)
+
+
+def usage(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per-game tokens and cost from recorded usage (cost at PRICE_MODEL's prices, cached input discounted)."""
+    info = litellm.get_model_info(PRICE_MODEL)
+    prompt = sum(r["totals"]["prompt_tokens"] for r in records) / len(records)
+    completion = sum(r["totals"]["completion_tokens"] for r in records) / len(records)
+    cached = sum(r["totals"]["cached_tokens"] for r in records) / len(records)
+    cost = ((prompt - cached) * info["input_cost_per_token"] + cached * info["cache_read_input_token_cost"]
+            + completion * info["output_cost_per_token"])
+    return {"prompt": prompt, "completion": completion, "cached": cached, "cost": cost,
+            "calls": sum(len(r["calls"]) for r in records) / len(records)}
+
+
+def tokens_and_cost(tmp: Path, smoke: bool) -> list[dict[str, Any]]:
+    """Item 7: the default protocol, full memory vs stateless (env=stateless), from recorded usage."""
+    games = ["n_games=1", "env.max_rounds=3"] if smoke else ["n_games=8"]
+    with Server(0.0) as server:
+        full = usage(play(compose_cfg(server.base_url, tmp / "full", 2, *games))[2])
+        stateless = usage(play(compose_cfg(server.base_url, tmp / "stateless", 2, *games, "env=stateless"))[2])
+    log.info("per game, full memory: %s; stateless: %s", full, stateless)
+    return [
+        row("Tokens per default game (prompt + completion), full memory vs stateless",
+            full["prompt"] + full["completion"], stateless["prompt"] + stateless["completion"], "tokens"),
+        row(f"Cost per default game at {PRICE_MODEL} prices, with prompt caching, full memory vs stateless",
+            full["cost"], stateless["cost"], "USD"),
+        {"figure": "Prompt tokens served from the provider's prompt cache, full memory (stateless in baseline)",
+         "ours": round(100 * full["cached"] / full["prompt"], 1),
+         "baseline": round(100 * stateless["cached"] / stateless["prompt"], 1),
+         "ratio": None, "unit": "%", "target": "", "met": None},
+    ]
+
+
+def row(figure: str, ours: float, baseline: float | None, unit: str, target: str = "", limit: float | None = None
+        ) -> dict[str, Any]:
+    """A table row; ``limit`` (the target ratio) decides ``met``."""
+    ratio = ours / baseline if baseline else None
+    return {"figure": figure, "ours": round(ours, 4), "baseline": None if baseline is None else round(baseline, 4),
+            "ratio": None if ratio is None else round(ratio, 3), "unit": unit, "target": target,
+            "met": None if limit is None or ratio is None else ratio <= limit}
+
+
+def measure(smoke: bool = False, reps: int = 3) -> list[dict[str, Any]]:
+    """Every figure of this module (see the module docstring); ``smoke`` shrinks each run to seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        rows = per_call(tmp_path, smoke, 1 if smoke else reps)
+        for games in (4,) if smoke else (32, 128):
+            rows += concurrency(tmp_path, games, 2 if smoke else None)
+        rows += [critical_path(tmp_path, n, smoke) for n in (3, 5)]
+        rows += tokens_and_cost(tmp_path, smoke)
+    return rows
+
+
+log = logging.getLogger("bench.callpath")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny runs (seconds), nothing about time asserted")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of the per-call comparison")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in ("bargain", "LiteLLM"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for r in measure(args.smoke, args.reps):
+        print(f"{r['figure']}: {r['ours']} {r['unit']} (baseline {r['baseline']}, ratio {r['ratio']}, "
+              f"target {r['target'] or '-'}, met {r['met']})")
