@@ -205,6 +205,7 @@ class RunConfig:
     """Runtime knobs: they never change a game's outcome, so they are not part of its identity."""
 
     game_concurrency: int = 4
+    workers: int | None = None  # processes the games are spread over; null: one per 16 concurrent games, at most one per core
     timeout_s: float = 120.0
     max_retries: int = 6
     backoff_base_s: float = 1.0
@@ -461,6 +462,7 @@ def validate(cfg: Any) -> None:
 def validate_run(run: Any) -> None:
     """Range checks of the ``run`` group (shared by game jobs and judge jobs)."""
     _check(run.game_concurrency >= 1, f"run.game_concurrency={run.game_concurrency} must be >= 1")
+    _check(run.workers is None or run.workers >= 1, f"run.workers={run.workers} must be >= 1 or null (automatic)")
     _check(run.max_retries >= 0, f"run.max_retries={run.max_retries} must be >= 0")
     _check(run.timeout_s > 0, f"run.timeout_s={run.timeout_s} must be > 0")
     _check(run.backoff_base_s > 0, f"run.backoff_base_s={run.backoff_base_s} must be > 0")

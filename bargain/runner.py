@@ -44,6 +44,7 @@ from bargain.store import (
     experiment_id,
     redact_url,
 )
+from bargain.workers import play_in_workers, workers
 
 log = logging.getLogger(__name__)
 INTERRUPTED = "interrupted"
@@ -324,7 +325,8 @@ class Experiment:
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, handler)
 
-    async def run(self) -> Summary:
+    def plan(self) -> tuple[list[int], int]:
+        """Record the experiment and this run; the games to play, and how many deterministic failures are kept."""
         self.store.write_experiment(self.identity, self.recorded_config)
         self.store.log_run(self.cfg["n_games"], self.total_games)
         reasons = {g: self._replay(g) for g in range(self.total_games)}
@@ -334,6 +336,13 @@ class Experiment:
         if kept:
             log.warning("experiment %s: %d game(s) failed deterministically with this config and are kept, not "
                         "replayed (run.retry_deterministic=true replays them)", self.id, kept)
+        return todo, kept
+
+    async def run(self, todo: list[int] | None = None) -> Summary:
+        """Play the planned games (``todo``: these games, planned by the parent of a worker process)."""
+        kept = 0
+        if todo is None:
+            todo, kept = self.plan()
         records: list[dict[str, Any]] = []
         slots = asyncio.Semaphore(self.cfg["run"]["game_concurrency"])
         budget = self.backend.budget
@@ -399,4 +408,6 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
         )
         backend.check_keys()
         with backend.session(store / ".servers"):
+            if (processes := workers(run)) > 1:
+                return play_in_workers(Experiment(cfg, backend), processes)
             return asyncio.run(Experiment(cfg, backend).run())

@@ -349,15 +349,21 @@ def _map_price(litellm_model: str) -> tuple[float, float] | None:
     return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
 
 
+# LiteLLM prices every call for its own logging: against its whole price map when it has no price for
+# the model, and when the price is 0 it scans the map again to explain why. Handing it a price with each
+# call skips both; the nominal price is LiteLLM's alone (our costs come from _cost).
+_NOMINAL_PRICE = 1e-12
+
+
 def _pricing(model: dict[str, Any]) -> dict[str, float]:
-    """Per-token prices handed to LiteLLM with each call, so its own cost bookkeeping (which we do not
-    read) skips the price map: the configured prices, or 0 for a model the map does not price."""
+    """Per-token prices handed to LiteLLM with each call: the configured ones, else a nominal one for a
+    model its map does not price; nothing for a mapped model (LiteLLM knows its cached-input and tier prices)."""
     if _has_config_price(model):
-        return {"input_cost_per_token": (model.get("price_input_per_mtok") or 0.0) / 1e6,
-                "output_cost_per_token": (model.get("price_output_per_mtok") or 0.0) / 1e6}
+        return {"input_cost_per_token": (model.get("price_input_per_mtok") or 0.0) / 1e6 or _NOMINAL_PRICE,
+                "output_cost_per_token": (model.get("price_output_per_mtok") or 0.0) / 1e6 or _NOMINAL_PRICE}
     if model["litellm_model"].startswith("sim/") or _map_price(model["litellm_model"]) is None:
-        return {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
-    return {}  # LiteLLM prices it from its map (cached input, tiers ...); _cost asks it for that price
+        return {"input_cost_per_token": _NOMINAL_PRICE, "output_cost_per_token": _NOMINAL_PRICE}
+    return {}
 
 
 def _cost(model: dict[str, Any], response: Any, usage: dict[str, int]) -> float | None:
