@@ -85,7 +85,7 @@ def run(modules: tuple[str, ...], smoke: bool) -> list[dict[str, Any]]:
         if importlib.util.find_spec(name) is None:
             log.warning("%s is not here: skipped", name)
             continue
-        log.warning("%s ...", name)
+        log.info("%s ...", name)
         rows += importlib.import_module(name).measure(smoke=smoke)
     return rows
 
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", action="append", metavar="MODULE", help="run only this module (e.g. callpath)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)  # the modules' details (bench.<module> loggers) go to stderr
     modules = MODULES
     if args.only:
         unknown = [m for m in args.only if f"bench.{m}" not in MODULES]
