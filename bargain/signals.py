@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -29,12 +29,13 @@ def _raise(signum: int, _frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Within this block, SIGINT and SIGTERM raise Stopped (only the main thread can handle signals)."""
+def stop_on_signals(handler: Callable[[int, Any], None] = _raise) -> Iterator[None]:
+    """Within this block, SIGINT and SIGTERM go to ``handler``, by default raising Stopped (only the main
+    thread can handle signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise) for sig in SIGNALS}
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield
     finally:

@@ -23,18 +23,16 @@ Self-hosted servers (``model.server``) are started once by the job, before the w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bargain.signals import SIGNALS, Stopped
+from bargain.signals import Stopped, stop_on_signals
 
 if TYPE_CHECKING:
     from bargain.runner import Experiment, Summary
@@ -108,7 +106,7 @@ def _run_workers(experiment: Experiment, shares: list[list[int]]) -> list[Summar
         procs.append(proc)
     summaries: list[Summary] = []
     failure: BaseException | None = None
-    with _forward_signals(stop, procs):
+    with stop_on_signals(_stop_workers(stop, procs)):
         waiting = dict(zip(pipes, procs))
         while waiting:
             for pipe in multiprocessing.connection.wait(list(waiting)):
@@ -131,12 +129,8 @@ def _run_workers(experiment: Experiment, shares: list[list[int]]) -> list[Summar
     return summaries
 
 
-@contextlib.contextmanager
-def _forward_signals(stop: Any, procs: list[Any]) -> Iterator[None]:
-    """A first SIGINT/SIGTERM to the job stops every worker cleanly (through ``stop``), a second kills them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _stop_workers(stop: Any, procs: list[Any]) -> Callable[[int, Any], None]:
+    """The job's signal handler: a first SIGINT/SIGTERM stops every worker cleanly (through ``stop``), a second kills them."""
 
     def handle(signum: int, _frame: Any) -> None:
         if stop.value > 0:
@@ -147,12 +141,7 @@ def _forward_signals(stop: Any, procs: list[Any]) -> Iterator[None]:
                     signal.Signals(signum).name)
         stop.value = signum
 
-    previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return handle
 
 
 def _worker(cfg: dict[str, Any], run: dict[str, Any], models: dict[str, dict[str, Any]], games: list[int], stop: Any,
@@ -161,7 +150,6 @@ def _worker(cfg: dict[str, Any], run: dict[str, Any], models: dict[str, dict[str
     the summary, or the job-level failure."""
     from bargain.backend import Backend
     from bargain.runner import Experiment, experiment_id, identity
-    from bargain.signals import stop_on_signals
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
