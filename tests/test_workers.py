@@ -4,9 +4,14 @@ whose budgets hold across the processes, and limits divided between them."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 from faultserver import FaultServer
+from test_stops import ROOT, cli
 
 from bargain.runner import run_experiment
 from bargain.workers import GAMES_PER_WORKER, _share, workers
@@ -52,6 +57,31 @@ def test_the_spend_journal_and_the_budget_hold_across_worker_processes(make_cfg,
     assert summary.budget and "run.budget_usd=0.15 reached" in summary.budget
     assert 0.15 <= spent <= 0.15 + 4 * max(costs)  # past the cap by at most the calls in flight (one per game)
     assert summary.unstarted + len(summary.records) == summary.total_games
+
+
+@pytest.mark.slow
+def test_a_signal_to_the_job_stops_every_worker_cleanly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    with FaultServer(delay_s=0.3) as srv:  # 0.3 s a reply: the signal lands while calls are in flight
+        job = subprocess.Popen(cli(tmp_path, srv.url, "run.workers=2"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 300
+        while srv.books.in_progress < 2:  # both workers have a call out
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.05)
+        job.send_signal(signal.SIGTERM)  # to the job only: it tells its workers
+        out, err = job.communicate(timeout=180)
+        assert job.returncode == 128 + signal.SIGTERM, err
+        requests = srv.books.requests
+        time.sleep(1)
+        assert srv.books.requests == requests and srv.books.in_progress == 0  # no worker is left calling
+    assert err.strip().splitlines()[-1].startswith("error: stopped by SIGTERM: ") and "Traceback" not in err
+    records = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/games/*.json")]
+    interrupted = [r for r in records if r["status"] == "interrupted"]
+    assert len({r["game_index"] % 2 for r in interrupted}) == 2  # a game of each worker was cut short
+    assert all(r["error"]["message"] == "the job was stopped by SIGTERM" and r["calls"] for r in interrupted)
+    ledger = [json.loads(line) for line in (tmp_path / "store" / ".ledger" / "spend.jsonl").read_text().splitlines()]
+    assert sum(e["t"] == "send" for e in ledger) == sum(e["t"] == "done" for e in ledger)  # every call settled
 
 
 def test_worker_count_and_limit_shares():
