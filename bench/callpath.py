@@ -12,8 +12,9 @@ HTTP, parsing, record. Measured side by side in one run:
   sequential steps (each discussion call, each re-ask, and each parallel phase once, from its
   record) x the latency. Efficiency = ideal makespan / measured wall time, where the ideal makespan
   is the longest game's ideal time (all C games start together); equivalently the speedup over
-  the ideal sequential time (sum of ideal times) divided by the ideal speedup. The server is shown
-  not to be the bottleneck by its CPU share and by bare httpx requests at the same latency.
+  the ideal sequential time (sum of ideal times) divided by the ideal speedup. Beside it, bare httpx
+  sends the same requests at the same latency (what the machine's client reaches with no pipeline),
+  and the server's CPU share shows it is not the bottleneck.
 - **critical path**: games played one at a time with n = 3 and 5 agents; game wall time (record
   start to finish) / its ideal time.
 - **tokens and cost** per default game, full memory vs stateless, from the recorded usage, with
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import math
 import os
 import statistics
 import sys
@@ -146,7 +148,7 @@ def flood(requests: list[dict[str, Any]], base_url: str, concurrency: int) -> fl
 
 def per_call(tmp: Path, smoke: bool, reps: int) -> list[dict[str, Any]]:
     """Pipeline vs bare LiteLLM vs bare httpx per call, zero latency, one game at a time."""
-    games = ["n_games=1", "env.max_rounds=3"] if smoke else ["n_games=4"]
+    games = ["n_games=1", "env.max_rounds=3"] if smoke else ["n_games=2"]
     times: dict[str, list[float]] = defaultdict(list)
     with Server(0.0) as server:
         for rep in range(reps):
@@ -183,9 +185,9 @@ def game_span(records: list[dict[str, Any]]) -> float:
     return (max(ends) - min(starts)).total_seconds()
 
 
-def concurrency(tmp: Path, games: int, rounds: int | None, workers: str) -> list[dict[str, Any]]:
-    """``games`` games at once at 200 ms per call: efficiency, and proof that the server keeps up."""
-    extra = [f"env.max_rounds={rounds}"] if rounds else []
+def concurrency(tmp: Path, games: int, rounds: int, workers: str) -> list[dict[str, Any]]:
+    """``games`` games of at most ``rounds`` rounds at once at 200 ms per call: efficiency, and the server's load."""
+    extra = [f"env.max_rounds={rounds}"]
     with Server(LATENCY) as server:
         cfg = compose_cfg(server.base_url, tmp / f"conc-{games}-{workers}", 2, f"n_games={games // 2}",
                           f"run.game_concurrency={games}", f"run.workers={workers}", *extra)
@@ -195,22 +197,27 @@ def concurrency(tmp: Path, games: int, rounds: int | None, workers: str) -> list
         wall = game_span(records)
         ideal = [steps(r) * LATENCY for r in records]
         calls = sum(len(r["calls"]) for r in records)
-        server_share = (after["cpu_s"] - before["cpu_s"]) / job
+        server_share = (after["cpu_s"] - before["cpu_s"]) / wall
         requests = [req for group in call_groups(records) for req in group]
         flood_wall = flood(requests, server.base_url, games * 2)
     efficiency = max(ideal) / wall
+    # the same requests through bare httpx, as many at once as the games could have in flight: what this
+    # machine's client side reaches without the pipeline (and proof the server answers at that rate)
+    flood_ideal = math.ceil(calls / (games * 2)) * LATENCY
     processes = workers if workers != "null" else "auto"
     log.info("%d games at %.0f ms, workers=%s: games took %.2f s (job %.2f s), ideal makespan %.2f s, speedup %.1fx "
              "of ideal %.1fx, efficiency %.2f; %d calls; server CPU %.0f%% of a core; bare httpx sent the same "
-             "calls in %.2f s", games, LATENCY * 1000, processes, wall, job, max(ideal), sum(ideal) / wall,
-             sum(ideal) / max(ideal), efficiency, calls, server_share * 100, flood_wall)
+             "calls in %.2f s (ideal %.2f s)", games, LATENCY * 1000, processes, wall, job, max(ideal),
+             sum(ideal) / wall, sum(ideal) / max(ideal), efficiency, calls, server_share * 100, flood_wall, flood_ideal)
     target = 0.85 if games <= 32 else 0.7
     return [
-        {"figure": f"Concurrency efficiency, {games} games at once, 200 ms per call, run.workers={processes}",
-         "ours": round(efficiency, 3), "baseline": None, "ratio": None, "unit": "", "target": f">= {target}",
-         "met": efficiency >= target},
-        row(f"Server not the bottleneck at {games} games: its request rate for bare httpx vs for the pipeline",
-            calls / flood_wall, calls / wall, "req/s", ">= 2x"),
+        {"figure": f"Concurrency efficiency, {games} games at once, 200 ms per call, run.workers={processes} "
+                   f"(baseline: bare httpx's efficiency on this machine)",
+         "ours": round(efficiency, 3), "baseline": round(flood_ideal / flood_wall, 3), "ratio": None, "unit": "",
+         "target": f">= {target}", "met": efficiency >= target},
+        {"figure": f"Loopback server's CPU during the {games}-game run (not the bottleneck: mostly idle)",
+         "ours": round(server_share, 3), "baseline": None, "ratio": None, "unit": "of a core", "target": "<= 0.5",
+         "met": server_share <= 0.5},
     ]
 
 
@@ -275,7 +282,7 @@ def measure(smoke: bool = False, reps: int = 3) -> list[dict[str, Any]]:
         rows = per_call(tmp_path, smoke, 1 if smoke else reps)
         runs = [(4, "2")] if smoke else [(32, "1"), (32, "null"), (128, "null")]  # null: the default (automatic)
         for games, workers in runs:
-            rows += concurrency(tmp_path, games, 2 if smoke else None, workers)
+            rows += concurrency(tmp_path, games, 2 if smoke else 4, workers)
         rows += [critical_path(tmp_path, n, smoke) for n in (3, 5)]
         rows += tokens_and_cost(tmp_path, smoke)
     return rows
