@@ -385,6 +385,19 @@ class Experiment:
                        unstarted=unstarted, kept=kept, stopped_by=self.stopped_by, budget=budget.exceeded)
 
 
+def job_backend(cfg: dict[str, Any], models: dict[str, dict[str, Any]] | None = None) -> Backend:
+    """The job's backend (or a worker's, with its share of the ``models``' limits): replay cache, spend ledger."""
+    store = Path(cfg["store"]).expanduser()
+    run = cfg["run"]
+    return Backend(
+        models or {key: model_config(cfg, key) for key in set(lineup_keys(cfg))},
+        run,
+        cache_dir=run.get("cache_dir") or store / ".cache",
+        ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.jsonl",
+        experiment=experiment_id(identity(cfg)),
+    )
+
+
 def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
     """Play every game of the experiment that the store does not already hold as complete.
 
@@ -399,13 +412,7 @@ def run_experiment(cfg: DictConfig | dict[str, Any]) -> Summary:
     run = cfg["run"]
     with stop_on_signals():
         ensure_writable(store, "store")
-        backend = Backend(
-            {key: model_config(cfg, key) for key in set(lineup_keys(cfg))},
-            run,
-            cache_dir=run.get("cache_dir") or store / ".cache",
-            ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.jsonl",
-            experiment=experiment_id(identity(cfg)),
-        )
+        backend = job_backend(cfg)
         backend.check_keys()
         with backend.session(store / ".servers"):
             if (processes := workers(run)) > 1:

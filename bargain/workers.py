@@ -29,6 +29,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -148,16 +149,13 @@ def _worker(cfg: dict[str, Any], run: dict[str, Any], models: dict[str, dict[str
             parent: int, pipe: Any) -> None:
     """One worker process: play ``games`` with its share of the job's concurrency (``run``) and send back
     the summary, or the job-level failure."""
-    from bargain.backend import Backend
-    from bargain.runner import Experiment, experiment_id, identity
+    from bargain.runner import Experiment, job_backend
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         with stop_on_signals():
-            backend = Backend(models, run, cache_dir=run.get("cache_dir") or f"{cfg['store']}/.cache",
-                              ledger=f"{cfg['store']}/.ledger/{run.get('ledger') or 'spend'}.jsonl",
-                              experiment=experiment_id(identity(cfg)))
-            with backend.session(f"{cfg['store']}/.servers"):
+            backend = job_backend(cfg, models)
+            with backend.session(Path(cfg["store"]).expanduser() / ".servers"):
                 experiment = Experiment(cfg, backend)  # records show the job's config, not the worker's share
                 experiment.cfg = {**cfg, "run": run}
                 summary = asyncio.run(_play(experiment, games, stop, parent))
