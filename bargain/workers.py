@@ -29,8 +29,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bargain.signals import Stopped, stop_on_signals
