@@ -183,15 +183,9 @@ class Experiment:
             "params": model["params"], "reasoning": model["reasoning"], "metadata": model["metadata"],
         }
 
-    async def play_game(self, index: int) -> dict[str, Any]:
-        """Play one game and build its record; a failing game is recorded with its error, not dropped."""
-        draw, focal_seat = divmod(index, self.seats_per_draw)
-        pref_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw,))
-        play_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw, focal_seat))
-        prefs = self.game.draw(np.random.default_rng(pref_seq))
-        keys = seat_keys(self.cfg, focal_seat)
-        calls: list[dict[str, Any]] = []
-        agents = [
+    def make_agents(self, prefs: Any, keys: list[str], index: int, calls: list[dict[str, Any]]) -> list[LLMAgent]:
+        """One agent per seat, playing the model under ``keys[seat]`` (counterfactual branches wrap them)."""
+        return [
             LLMAgent(
                 seat,
                 key,
@@ -206,6 +200,16 @@ class Experiment:
             )
             for seat, key in enumerate(keys)
         ]
+
+    async def play_game(self, index: int) -> dict[str, Any]:
+        """Play one game and build its record; a failing game is recorded with its error, not dropped."""
+        draw, focal_seat = divmod(index, self.seats_per_draw)
+        pref_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw,))
+        play_seq = np.random.SeedSequence(self.cfg["seed"], spawn_key=(draw, focal_seat))
+        prefs = self.game.draw(np.random.default_rng(pref_seq))
+        keys = seat_keys(self.cfg, focal_seat)
+        calls: list[dict[str, Any]] = []
+        agents = self.make_agents(prefs, keys, index, calls)
         record: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "experiment_id": self.id,
