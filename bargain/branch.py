@@ -191,6 +191,8 @@ class BranchGame(Experiment):
         """Play the branch and return its record (with the ``branch`` block), checked against the parent."""
         parent = self.parent
         record = await self.play_game(parent["game_index"])
+        if (record["error"] or {}).get("type") == ReplayDiverged.__name__:  # a failed game is recorded; this is no game
+            raise ReplayDiverged(record["error"]["message"])
         replayed = self._check_prefix(record)
         if self.intervention.kind == "swap":
             seat, model = self.intervention.seat, self.backend.models[SWAP_KEY]
