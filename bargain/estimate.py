@@ -90,10 +90,10 @@ def _litellm_prices() -> dict[str, Any]:
 
 def price(model: dict[str, Any]) -> tuple[float, float] | None:
     """USD per million input and output tokens, or None if unknown."""
-    if model["litellm_model"].startswith("sim/"):
-        return 0.0, 0.0
     if model.get("price_input_per_mtok") is not None or model.get("price_output_per_mtok") is not None:
         return model.get("price_input_per_mtok") or 0.0, model.get("price_output_per_mtok") or 0.0
+    if model["litellm_model"].startswith("sim/"):  # free unless priced (as the backend charges them)
+        return 0.0, 0.0
     prices = _litellm_prices()
     entry = prices.get(model["litellm_model"]) or prices.get(model["litellm_model"].split("/", 1)[-1]) or {}
     if entry.get("input_cost_per_token") is None:

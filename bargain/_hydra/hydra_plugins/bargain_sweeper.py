@@ -15,7 +15,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
 
-from bargain import sweep
+from bargain import adaptive, sweep
+from bargain.config import ConfigError
 
 
 class BargainSweeper(BasicSweeper):
@@ -58,6 +59,52 @@ class BargainSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Any) -> None:
         """Every cell was composed and checked before the first launch (sweep.compose)."""
+
+
+class AdaptiveSweeper(BargainSweeper):
+    """The grid's cells, played batch by batch where they narrow the capability slopes most per dollar."""
+
+    def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None,
+                 check_endpoints: bool = True, **settings: Any) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params, check_endpoints=check_endpoints)
+        self.settings = adaptive.Settings(**settings)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        grid = self.split_arguments(parser.parse_overrides([*self._parse_config(), *arguments]), None)
+        cells = sweep.compose(self.hydra_context.config_loader, self.config, grid)
+        problems = sweep.preflight(cells, self.check_endpoints)
+        try:
+            self.settings.check()
+            state = None if problems else adaptive.AdaptiveSweep(cells, self.settings)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        if problems:
+            sweep.refuse(problems, "started or submitted")
+        if self.config.dry_run:
+            print(sweep.plan(cells))
+            print(f"adaptive: at most ${self.settings.budget_usd:g}; the cells played are chosen batch by batch")
+            return []
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        launched, returns, first = [], [], 0
+        while True:
+            batch, why = state.next_batch()
+            if not batch:
+                break
+            jobs = [[*st.cell.overrides, f"n_games={n}"] for st, n in batch]
+            returns += self.launcher.launch(jobs, initial_job_idx=first)
+            launched += [st.cell for st, _ in batch]
+            first += len(jobs)
+            state.refresh()
+            lines, failed = sweep.summary(launched, returns)
+            if failed:  # the same cell would fail again: stop and say which
+                print("\n".join(lines))
+                raise SystemExit(1)
+        print("\n".join(state.report(why, sweep_dir / "adaptive.json")))
+        return returns
 
 
 class BargainLocalLauncher(submitit_launcher.LocalLauncher):
