@@ -77,6 +77,7 @@ class CellState:
     """What the sweep knows about one cell of the grid."""
 
     cell: Cell
+    cfg: dict[str, Any]
     experiment: str
     target: str  # the grid settings other than the focal model: one slope per target
     capability: float
@@ -129,14 +130,15 @@ class AdaptiveSweep:
             if not math.isfinite(x):
                 raise ConfigError(f"cell {cell.label}: model={cfg['model']['name']} has no metadata.{settings.capability} "
                                   f"(hydra.sweeper.capability={settings.capability}); choose a capability every model has")
-            cost = estimate_cell(cfg, 1).cost_usd
-            if cost is None:
+            if estimate_cell(cfg, 1).cost_usd is None:
                 raise ConfigError(f"cell {cell.label}: a model has no known price, so hydra.sweeper.budget_usd cannot be "
                                   "kept; set its price_input_per_mtok and price_output_per_mtok (USD per million tokens)")
             target = " ".join(o for o in cell.label.split() if not o.startswith("model=")) or "(all)"
             seats = cfg["env"]["n_agents"] if cfg["counterbalance"] else 1
-            self.states.append(CellState(cell, experiment_id(identity(cfg)), target, x, seats, cost))
+            self.states.append(CellState(cell, cfg, experiment_id(identity(cfg)), target, x, seats, math.nan))
         self.store = Path(job_config(cells[0].cfg)["store"]).expanduser().resolve()
+        self.ledger = "adaptive-" + experiment_id(sorted(s.experiment for s in self.states))
+        self.pilot_done = False
         self.refresh()
         for state in self.states:
             state.draws = state.games // state.seats
@@ -150,8 +152,11 @@ class AdaptiveSweep:
         return sum(s.games for s in self.states)
 
     def refresh(self) -> None:
-        """Reload every cell's stored games: outcomes, draws and spend."""
+        """Reload every cell's stored games (outcomes, draws, spend) and re-estimate the cost of unplayed cells."""
         from analysis.load import frames, iter_records
+        from bargain.estimate import estimate_cell, stored_usage
+
+        stored_usage.cache_clear()  # the store has new games
 
         dirs = [self.store / s.experiment for s in self.states if (self.store / s.experiment / "experiment.json").exists()]
         games, agents = frames(chain.from_iterable(iter_records(d) for d in dirs))
@@ -164,6 +169,9 @@ class AdaptiveSweep:
                            & (agents["status"] == "complete")].dropna(subset=[self.settings.outcome])
             state.y = focal[self.settings.outcome].to_numpy(dtype=float)
             state.clusters = focal["draw_id"].to_numpy()
+        for state in self.states:
+            if not state.games:  # from the games of other cells with the same protocol, else from prompt sizes
+                state.estimated_cost = estimate_cell(state.cfg, 1).cost_usd or 0.0
 
     def widths(self) -> dict[str, float]:
         """Each target's slope interval width (CV3, 95%) from the stored games; inf where it cannot be fitted."""
@@ -206,13 +214,18 @@ class AdaptiveSweep:
         """The cells to play next with their new n_games, or ([], why the sweep stops)."""
         s = self.settings
         widths = self.widths()
-        if not self.history:  # the pilot: every cell gets pilot_draws draws
-            pilot = [(st, s.pilot_draws) for st in self.states if st.draws < s.pilot_draws]
+        if not self.games and not self.history:
+            # A probe: one draw of the cheapest cell measures what games cost, since estimates from prompt
+            # sizes alone are upper bounds (every reply at its token cap). The jobs' ledger caps it.
+            cheapest = min(self.states, key=lambda st: st.estimated_cost)
+            return self._log_batch([(cheapest, 1)], widths), None
+        pilot = [(st, s.pilot_draws) for st in self.states if st.draws < s.pilot_draws]
+        if pilot and not self.pilot_done:  # every cell gets pilot_draws draws, so every slope has an interval
+            self.pilot_done = True
             cost = sum((n - st.draws) * st.seats * st.cost_per_game for st, n in pilot)
             if cost > s.budget_usd - self.spent:
                 return [], f"the pilot ({s.pilot_draws} draws per cell, ~${cost:.4g}) does not fit the budget"
-            if pilot:
-                return self._log_batch(pilot, widths), None
+            return self._log_batch(pilot, widths), None
         if s.threshold is not None and all(w <= s.threshold for w in widths.values()):
             return [], f"target reached: every slope interval is at most {s.threshold:g} wide"
         if len(self.history) >= s.max_batches:

@@ -94,14 +94,20 @@ class AdaptiveSweeper(BargainSweeper):
             batch, why = state.next_batch()
             if not batch:
                 break
-            jobs = [[*st.cell.overrides, f"n_games={n}"] for st, n in batch]
+            # the shared spend ledger stops every job at the budget, whatever the estimates said
+            cap = [f"run.sweep_budget_usd={self.settings.budget_usd}", f"run.ledger={state.ledger}"]
+            jobs = [[*st.cell.overrides, f"n_games={n}", *cap] for st, n in batch]
             returns += self.launcher.launch(jobs, initial_job_idx=first)
             launched += [st.cell for st, _ in batch]
             first += len(jobs)
             state.refresh()
             lines, failed = sweep.summary(launched, returns)
+            capped = [r for r in returns[-len(jobs):] if str(r._return_value).startswith("the budget stopped")]
+            if capped and failed == len(capped):  # the ledger kept the budget: a normal end, the games resume later
+                why = f"budget spent: the spend ledger stopped {len(capped)} cell(s) at ${self.settings.budget_usd:g}"
+                break
             if failed:  # the same cell would fail again: stop and say which
-                print("\n".join(lines))
+                print("\n".join([*lines, *state.report("a cell failed", sweep_dir / "adaptive.json")]))
                 raise SystemExit(1)
         print("\n".join(state.report(why, sweep_dir / "adaptive.json")))
         return returns
