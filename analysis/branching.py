@@ -145,6 +145,17 @@ def turning_view(per_game: pd.DataFrame, width: int = 30) -> str:
     return "\n".join(lines)
 
 
+def report_tables(store: str | Path, n_boot: int = 2000, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The branch tables of the analysis report (none when the store has no branches)."""
+    rows = branch_rows(iter_branches(store))
+    if rows.empty:
+        return {}
+    per_game = effects(rows, n_boot, seed)
+    per_game.insert(2, "parent_record", [f"{e}/games/{i:05d}.json" for e, i in zip(per_game["experiment_id"], per_game["game_index"])])
+    return {"branch_effects": per_game, "branch_effects_pooled": pooled_effects(per_game, n_boot, seed),
+            "turning_points": turning_points(per_game)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.branching", description=__doc__.split("\n\n")[0])
     parser.add_argument("store", type=Path)

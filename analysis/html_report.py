@@ -71,6 +71,14 @@ NOTES = {
     "competition": "Outcomes per competition level, opponent and focal model (and pooled: 'all').",
     "validity": "Format failures per model and role, kept apart from payoffs; payoffs also over games "
                 "in which every move was valid.",
+    "branch_effects": "Counterfactual branches (python -m bargain.branch) of the parent game in parent_record, "
+                      "replayed exactly to the branch point: the intervention's effect on each seat's discounted "
+                      "utility against control branches from the same point, with 95% bootstrap intervals; read "
+                      "along point_order for one game and seat, it is the game's turning-point view.",
+    "branch_effects_pooled": "The branches' effects per branch point and intervention, averaged over parent games "
+                             "(intervals resample games).",
+    "turning_points": "Per game and swap: the last branch point at which swapping the seat's model still changes "
+                      "its result (decided_at), and the next one (turning_point), after which it no longer does.",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import figures, fits, ratings, tables
+from analysis import branching, figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
 from analysis.behaviour.tables import behaviour_tables
 from analysis.competence import competence_table
@@ -91,6 +91,7 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
         "validity": tables.validity(agents),
         "conditions": conditions_table(games),
         **behaviour_tables(store, agents, focal, keys, judgements, n_boot=n_boot, seed=seed),
+        **branching.report_tables(store, n_boot=n_boot, seed=seed),
     }
     for name, df in result.tables.items():
         write_table(df, out, name, markdown=name in SUMMARIES or name in BEHAVIOUR_SUMMARIES)

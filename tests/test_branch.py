@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from analysis.branching import branch_rows, effects, iter_branches, turning_points, turning_view
+from analysis.branching import branch_rows, effects, iter_branches, report_tables, turning_points, turning_view
 from bargain import sim
 from bargain.branch import (
     BranchGame,
@@ -94,6 +94,9 @@ def test_swap_recovers_the_planted_concession(parent):
     turning = turning_points(per_game).iloc[0]
     assert turning["decided_round"] == PLANTED and turning["decided_at"] == f"round {PLANTED} vote"
     assert "changes" in turning_view(per_game)
+    tables = report_tables(store, n_boot=100)  # the analysis report's sections, linked to the parent game
+    assert set(tables) == {"branch_effects", "branch_effects_pooled", "turning_points"}
+    assert set(tables["branch_effects"]["parent_record"]) == {f"{record['experiment_id']}/games/00000.json"}
 
     again, skipped, _ = _play(record, store, points, Intervention("swap", 0, "sim-strong"))
     assert again == [] and skipped == 8  # stored branches are not played twice
