@@ -64,8 +64,10 @@ def measure(smoke: bool) -> list[dict]:
         reached, _, _ = grid_widths(root / "adaptive")
     met = report["stopped"].startswith("target reached")
     detail = "; ".join(f"competition {c}: grid {widths[c]:.3f}, adaptive {reached[c]:.3f}" for c in sorted(widths))
+    cells = "; ".join(f"{t['target']}: {t['cells']}" for t in report["targets"])
     print(f"full grid: {grid_games} games, ${grid_usd:.3f}; adaptive: {report['games']} games, "
-          f"${report['spent_usd']:.3f}, {len(report['batches'])} batches ({report['stopped']}); widths {detail}")
+          f"${report['spent_usd']:.3f}, {len(report['batches'])} batches ({report['stopped']}); widths {detail}; "
+          f"adaptive games per cell: {cells}")
     return [
         {"figure": f"adaptive sweep: games to the full grid's slope interval ({draws} draws/cell grid)",
          "ours": float(report["games"]), "baseline": float(grid_games), "ratio": report["games"] / grid_games,
