@@ -213,21 +213,23 @@ class BranchGame(Experiment):
 
     def _check_prefix(self, record: dict[str, Any]) -> int:
         """Mark replayed calls and check them against the parent's; returns how many there were."""
-        if self.point.round > 1 and record["rounds"][: self.point.round - 1] != self.parent["rounds"][: self.point.round - 1]:
+        before = self.point.round - 1
+        if record["rounds"][:before] != self.parent["rounds"][:before]:
             raise ReplayDiverged(f"rounds before round {self.point.round} differ from the parent's")
         replayed = 0
+        same = ("reply", "sent", "phase", "round")
+        changed = self.intervention.kind in ("perturb", "replace")
         for seat in self.seats:
             if seat.done < seat.prefix:  # the game ended before reaching the branch point: impossible if exact
                 raise ReplayDiverged(f"seat {seat.seat} replayed {seat.done} of its {seat.prefix} recorded calls")
             mine = [c for c in record["calls"] if c["seat"] == seat.seat]
             for k, call in enumerate(mine):
                 if k < seat.prefix:
-                    old = seat.recorded[k]
-                    if (call["reply"], call["sent"], call["phase"], call["round"]) != (old["reply"], old["sent"], old["phase"], old["round"]):
+                    if any(call[f] != seat.recorded[k][f] for f in same):
                         raise ReplayDiverged(f"seat {seat.seat} call {k} differs from the parent's")
                     call["replayed"] = True
                     replayed += 1
-                elif k == seat.prefix and self.intervention.seat == seat.seat and self.intervention.kind in ("perturb", "replace"):
+                elif k == seat.prefix and changed and self.intervention.seat == seat.seat:
                     call["intervention"] = self.intervention.kind
         return replayed
 
@@ -311,14 +313,15 @@ def read_record(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a readable game record ({exc})") from None
     if "branch" in record:
+        parent = record["branch"]["parent"]
         raise ConfigError(f"{path} is itself a branch; branch from its parent game "
-                          f"{record['branch']['parent']['experiment_id']}/games/{record['branch']['parent']['game_index']:05d}.json")
+                          f"{parent['experiment_id']}/games/{parent['game_index']:05d}.json")
     if not record.get("calls"):
         raise ConfigError(f"{path}: the game made no calls (status {record.get('status')}); nothing to branch from")
     return record
 
 
-def plan(record: dict[str, Any], points: list[Point], intervention: Intervention, seeds: int,
+def plan(points: list[Point], intervention: Intervention, seeds: int,
          control: bool) -> list[tuple[Point, Intervention, int]]:
     """Every branch to play: each point x seed, for the intervention and (optionally) the control."""
     kinds = [intervention] + ([Intervention("control")] if control else [])
@@ -370,9 +373,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("record", type=Path, help="a stored game: <store>/<experiment>/games/<index>.json")
     parser.add_argument("--at", action="append", required=True, metavar="round=R,phase=P|all",
                         help="branch point (repeatable); all = every point of the game")
-    parser.add_argument("--swap", nargs=2, metavar=("seat=S", "model=M"), help="play seat S with model M from the point on")
-    parser.add_argument("--perturb", nargs=2, metavar=("seat=S", "text=T"), help="add text T to seat S's instruction at the point")
-    parser.add_argument("--replace", nargs=2, metavar=("seat=S", "text=T"), help="text T replaces seat S's reply at the point")
+    parser.add_argument("--swap", nargs=2, metavar=("seat=S", "model=M"),
+                        help="play seat S with model M from the point on")
+    parser.add_argument("--perturb", nargs=2, metavar=("seat=S", "text=T"),
+                        help="add text T to seat S's instruction at the point")
+    parser.add_argument("--replace", nargs=2, metavar=("seat=S", "text=T"),
+                        help="text T replaces seat S's reply at the point")
     parser.add_argument("--seeds", type=int, default=8, help="branches per point (default 8)")
     parser.add_argument("--no-control", action="store_true", help="skip the unchanged control branches")
     args = parser.parse_args(argv)
@@ -387,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         parser.error(str(exc))
     store = args.record.resolve().parents[2]
-    todo = plan(record, points, intervention, args.seeds, not args.no_control)
+    todo = plan(points, intervention, args.seeds, not args.no_control)
     from bargain.backend import FatalBackendError
 
     try:

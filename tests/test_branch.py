@@ -63,7 +63,7 @@ def parent(tmp_path_factory):
 
 
 def _play(record, store, points, intervention, seeds=1, control=True, swap="sim-strong"):
-    todo = plan(record, points, intervention, seeds, control)
+    todo = plan(points, intervention, seeds, control)
     model = load_model(swap) if intervention.kind == "swap" else None
     return asyncio.run(play_branches(record, store, todo, model))
 
@@ -139,7 +139,7 @@ def _backend(record, store):
     return Backend({k: model_config(cfg, k) for k in set(lineup_keys(cfg))}, cfg["run"], cache_dir=store / ".cache")
 
 
-def test_cli_errors_name_the_options(parent, capsys):
+def test_cli_plays_branches_and_names_bad_options(parent, capsys):
     _store, path, record = parent
     assert branch_points(record)[-1] == Point(PLANTED, "vote")
     cases = [
@@ -152,3 +152,8 @@ def test_cli_errors_name_the_options(parent, capsys):
         with pytest.raises(SystemExit) as exit_:
             main([str(path), *args])
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+    main([str(path), "--at", "round=2,phase=thinking", "--perturb", "seat=1", "text=Be brief.", "--seeds", "1"])
+    out = capsys.readouterr().out
+    assert "2 branch(es) played" in out and "MISMATCH" not in out
+    live = int(out.split("provider calls ")[1].split(" ")[0])
+    assert live > 0 and f"live calls after the branch points {live}" in out
