@@ -84,21 +84,29 @@ class CellState:
     seats: int  # games per preference draw
     estimated_cost: float  # USD per game from prices and prompt sizes, before any game is stored
     draws: int = 0  # preference draws asked for so far (the job's n_games)
-    y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    played: int = 0  # game records stored (any status)
+    stored_draws: int = 0  # preference draws with a record
+    y: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the outcome of complete games (no deal: no share)
     clusters: np.ndarray = field(default_factory=lambda: np.zeros(0))
     spent: float = 0.0
 
     @property
     def games(self) -> int:
+        """Observations of the outcome: what the slope's interval is made of."""
         return int(self.y.size)
 
     @property
     def cost_per_game(self) -> float:
-        return self.spent / self.games if self.games else self.estimated_cost
+        return self.spent / self.played if self.played else self.estimated_cost
 
     @property
     def variance(self) -> float:
         return float(np.var(self.y, ddof=1)) if self.games >= 2 else math.nan
+
+    @property
+    def usable(self) -> float:
+        """Fraction of games that give an outcome (a share needs a deal)."""
+        return self.games / self.played if self.played else 1.0
 
 
 def slope_variance(x: np.ndarray, n: np.ndarray, s2: np.ndarray) -> float:
@@ -141,7 +149,7 @@ class AdaptiveSweep:
         self.pilot_done = False
         self.refresh()
         for state in self.states:
-            state.draws = state.games // state.seats
+            state.draws = state.stored_draws
 
     @property
     def spent(self) -> float:
@@ -149,7 +157,7 @@ class AdaptiveSweep:
 
     @property
     def games(self) -> int:
-        return sum(s.games for s in self.states)
+        return sum(s.played for s in self.states)
 
     def refresh(self) -> None:
         """Reload every cell's stored games (outcomes, draws, spend) and re-estimate the cost of unplayed cells."""
@@ -163,14 +171,16 @@ class AdaptiveSweep:
         for state in self.states:
             if games.empty:
                 continue
-            mine = games["experiment_id"] == state.experiment
-            state.spent = float(games.loc[mine, "cost_usd"].fillna(0.0).sum())
+            mine = games[games["experiment_id"] == state.experiment]
+            state.spent = float(mine["cost_usd"].fillna(0.0).sum())
+            state.played = len(mine)
+            state.stored_draws = int(mine["draw_index"].max()) + 1 if len(mine) else 0
             focal = agents[(agents["experiment_id"] == state.experiment) & agents["is_focal"]
                            & (agents["status"] == "complete")].dropna(subset=[self.settings.outcome])
             state.y = focal[self.settings.outcome].to_numpy(dtype=float)
             state.clusters = focal["draw_id"].to_numpy()
         for state in self.states:
-            if not state.games:  # from the games of other cells with the same protocol, else from prompt sizes
+            if not state.played:  # from the games of other cells with the same protocol, else from prompt sizes
                 state.estimated_cost = estimate_cell(state.cfg, 1).cost_usd or 0.0
 
     def widths(self) -> dict[str, float]:
@@ -204,7 +214,7 @@ class AdaptiveSweep:
         x = np.array([s.capability for s in states])
         s2 = self._variances(states)
         now = np.array([s.games for s in states], dtype=float)
-        more = now + np.array([extra.get(self.states.index(s), 0) for s in states])
+        more = now + np.array([extra.get(self.states.index(s), 0) * s.usable for s in states])
         v_now, v_more = slope_variance(x, now, s2), slope_variance(x, more, s2)
         if not math.isfinite(width) or not math.isfinite(v_now):
             return math.inf if not math.isfinite(v_more) else 0.0
@@ -273,7 +283,7 @@ class AdaptiveSweep:
         widths = self.widths()
         out = {}
         for target, states in self._by_target().items():
-            extra = {self.states.index(st): draws * st.seats - st.games for st in states}
+            extra = {self.states.index(st): draws * st.seats - st.played for st in states}
             out[target] = self.predicted(target, widths[target], extra)
         return draws, out
 
@@ -286,12 +296,12 @@ class AdaptiveSweep:
                  f"the full grid with the same spend: {draws} draw(s) in each of {len(self.states)} cells"]
         rows = []
         for target, states in self._by_target().items():
-            games = sum(s.games for s in states)
+            games = sum(s.played for s in states)
             lines.append(f"  {target}: slope interval width {widths[target]:.4g} from {games} games "
-                         f"({', '.join(f'{s.cell.cfg.model.name} {s.games}' for s in states)}); "
+                         f"({', '.join(f'{s.cell.cfg.model.name} {s.played}' for s in states)}); "
                          f"full grid, same spend: {grid[target]:.4g} (predicted)")
             rows.append({"target": target, "width": widths[target], "games": games, "full_grid_width": grid[target],
-                         "cells": {s.cell.label: s.games for s in states}})
+                         "cells": {s.cell.label: s.played for s in states}})
         if path is not None:
             atomic_write_json(path, {"stopped": why, "settings": self.settings.__dict__, "games": self.games,
                                      "spent_usd": self.spent, "full_grid_draws": draws, "targets": rows,

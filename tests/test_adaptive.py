@@ -91,7 +91,9 @@ def _check_adaptive(tmp_path: Path, proc: subprocess.CompletedProcess[str], budg
 @pytest.mark.slow
 def test_adaptive_sweep_spends_its_budget_batch_by_batch_and_resumes(tmp_path):
     budget = 1.2
-    report = _check_adaptive(tmp_path, _sweep(tmp_path, f"hydra.sweeper.budget_usd={budget}"), budget)
+    # the local launcher (submitit processes), then the resume with the basic launcher (in-process)
+    proc = _sweep(tmp_path, f"hydra.sweeper.budget_usd={budget}", "hydra/launcher=local")
+    report = _check_adaptive(tmp_path, proc, budget)
     assert report["stopped"].startswith("budget spent")
     again = _sweep(tmp_path, f"hydra.sweeper.budget_usd={budget}")  # the spend is in the store: nothing to add
     assert again.returncode == 0 and "budget spent" in again.stdout
