@@ -60,15 +60,14 @@ def _sweep(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def _stored(store: Path) -> tuple[dict[str, int], float]:
-    """Complete games per focal model, and the total spend, of a store."""
+    """Games played (any status: the budget may stop one) per focal model, and the total spend, of a store."""
     games: dict[str, int] = {}
     spent = 0.0
     for path in store.glob("*/games/*.json"):
         record = json.loads(path.read_text())
         spent += record["totals"]["cost_usd"]
-        if record["status"] == "complete":
-            model = record["agents"][record["focal_seat"]]["model"]
-            games[model] = games.get(model, 0) + 1
+        model = record["agents"][record["focal_seat"]]["model"]
+        games[model] = games.get(model, 0) + 1
     return games, spent
 
 
