@@ -337,7 +337,8 @@ async def play_branches(record: dict[str, Any], store: Path, todo: list[tuple[Po
         models[SWAP_KEY] = swap_model
     run = cfg["run"]
     backend = Backend(models, run, cache_dir=run.get("cache_dir") or store / ".cache",
-                      ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.json")
+                      ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.jsonl",
+                      experiment=record["experiment_id"])
     backend.check_keys()
     played: list[dict[str, Any]] = []
     skipped = 0
@@ -354,7 +355,7 @@ async def play_branches(record: dict[str, Any], store: Path, todo: list[tuple[Po
             atomic_write_json(branch.path, result)
             played.append(result)
 
-    with backend.serving(store / ".servers"):
+    with backend.session(store / ".servers"):
         await asyncio.gather(*(one(*b) for b in todo))
     played.sort(key=lambda r: r["branch"]["id"])
     return played, skipped, backend

@@ -102,7 +102,7 @@ class AdaptiveSweeper(BargainSweeper):
             first += len(jobs)
             state.refresh()
             lines, failed = sweep.summary(launched, returns)
-            capped = [r for r in returns[-len(jobs):] if str(r._return_value).startswith("the budget stopped")]
+            capped = [r for r in returns[-len(jobs):] if "stopped mid-way" in str(r._return_value)]
             if capped and failed == len(capped):  # the ledger kept the budget: a normal end, the games resume later
                 why = f"budget spent: the spend ledger stopped {len(capped)} cell(s) at ${self.settings.budget_usd:g}"
                 break
