@@ -122,15 +122,6 @@ def _problems(summary, max_error_fraction: float) -> tuple[str | None, int]:
     return f"{len(retryable) + len(deterministic)} game(s) failed: " + "; ".join(parts), 1
 
 
-def _log_file() -> Path | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    hc = HydraConfig.get()
-    return Path(hc.runtime.output_dir) / f"{hc.job.name}.log"
-
-
 def _log_file() -> Path:
     hc = HydraConfig.get()
     return Path(hc.runtime.output_dir) / f"{hc.job.name}.log"

@@ -29,7 +29,7 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-MODULES = ("bench.callpath", "bench.analysis", "bench.store", "bench.llama")
+MODULES = ("bench.callpath", "bench.analysis", "bench.store", "bench.llama", "bench.adaptive")
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 log = logging.getLogger("bench")
