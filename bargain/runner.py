@@ -36,6 +36,7 @@ from bargain.prompts import templates_hash
 from bargain.signals import SIGNALS, Stopped, stop_on_signals
 from bargain.store import (
     COMPLETE,
+    IDENTITY_VERSION,
     SCHEMA_VERSION,
     ExperimentStore,
     ForeignRecord,
@@ -103,7 +104,7 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         env["vote_threshold"] = 0.6667  # the default before thresholds were exact: it plays no part here
     game = game_type(cfg)
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": IDENTITY_VERSION,
         "seed": cfg["seed"],
         "counterbalance": cfg["counterbalance"],
         **game.identity({**cfg, "env": env}),

@@ -7,11 +7,14 @@ instead of ~1 ms), and then the rules neither can state (one entry per seat). A 
 *damaged*: readers skip and list it, and the runner quarantines and replays it. A record of a version
 this code does not know is *unsupported*, never damaged: a newer writer's records are left alone.
 To change the format, add ``SCHEMAS[n]`` and ``ITEMS[n]`` (and rules) and bump
-``bargain.store.SCHEMA_VERSION``; extra keys are always allowed.
+``bargain.store.SCHEMA_VERSION``; extra keys are always allowed. Version 2 is version 1 stored compactly:
+a call may leave out its reply, which is then the assistant message at its position in the transcript
+(see :mod:`bargain.store`); these schemas check records as stored.
 """
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -94,6 +97,8 @@ SCHEMAS: dict[int, dict[str, Any]] = {
         ],
     },
 }
+SCHEMAS[2] = copy.deepcopy(SCHEMAS[1])
+SCHEMAS[2]["properties"]["schema_version"] = {"const": 2}
 
 
 # Required keys and their types for each item of the long arrays; a nested dict is a nested object.
@@ -105,6 +110,7 @@ ITEMS: dict[int, dict[str, dict[str, Any]]] = {
         "rounds": {"round": int},
     },
 }
+ITEMS[2] = {**ITEMS[1], "calls": {k: v for k, v in ITEMS[1]["calls"].items() if k != "reply"}}
 _MESSAGE = {"role": str, "content": str}
 
 
@@ -135,7 +141,23 @@ def _items(record: dict[str, Any], version: int) -> str | None:
         for i, message in enumerate(transcript):
             if (problem := _shape(message, _MESSAGE)) is not None:
                 return f"transcripts/{seat}/{i}{problem}"
+    for i, call in enumerate(record["calls"]):
+        if "reply" not in call and reply_message(call, record["transcripts"]) is None:
+            return f"calls/{i}: no reply, and no assistant message where its transcript should hold it"
+        if not isinstance(call.get("reply", ""), str):
+            return f"calls/{i}/reply: {call['reply']!r:.40} is not str"
     return None
+
+
+def reply_message(call: dict[str, Any], transcripts: list[Any]) -> dict[str, Any] | None:
+    """The assistant message that follows a call's prompt in its seat's transcript (at the end of its
+    ``sent`` ranges), or None if there is none."""
+    try:
+        seat, position = call["seat"], call["sent"][-1][1]
+        message = transcripts[seat][position] if seat >= 0 and position >= 0 else None
+    except (KeyError, IndexError, TypeError):
+        return None
+    return message if isinstance(message, dict) and message.get("role") == "assistant" else None
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The results store: one folder per experiment identity, one atomically written JSON record per game.
+"""The results store: one folder per experiment identity, one atomically written record per game.
 
 Layout: ``<store>/<experiment_id>/experiment.json``, ``<store>/<experiment_id>/games/<index>.json``,
 ``<store>/<experiment_id>/runs.jsonl`` (one line per run: how many games it asked for) and
@@ -6,6 +6,14 @@ Layout: ``<store>/<experiment_id>/experiment.json``, ``<store>/<experiment_id>/g
 The experiment id hashes only what changes outcomes, so re-running a command finds its own records
 and plays only the games that are missing or did not complete. Files get the mode a plain ``open``
 would give (``0o666`` minus the umask), so a group can share a store.
+
+Record format (``schema_version`` 2): gzip-compressed compact JSON (``zcat 00000.json | jq``) in which each
+model reply is stored once, in its seat's transcript: a call refers to it by position (the end of its
+``sent`` ranges) instead of repeating it, and a reply that parsed to itself (discussion, thinking) is
+marked ``parsed_is_reply``. :func:`load_record` reads every version and returns the same dict for
+each: version 1 (indented JSON, written before) loads exactly as a migrated copy of it does.
+``python -m bargain.store migrate <store>`` rewrites a store's records (and its replay cache) in the
+current format, game by game under the game's claim, so it may run beside jobs writing the store.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import gzip
 import hashlib
 import json
 import logging
@@ -28,8 +37,10 @@ from bargain import schema
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+IDENTITY_VERSION = 1  # in every experiment identity: a new record encoding must not change experiment ids
 COMPLETE = "complete"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _umask() -> int:
@@ -112,7 +123,9 @@ def load_record(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise DamagedRecord(f"unreadable: {exc.strerror or exc}", seen) from None
     try:
-        record = json.loads(data)
+        record = json.loads(gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data)
+    except (OSError, EOFError) as exc:  # gzip: cut short or corrupt
+        raise DamagedRecord(f"not gzip-compressed JSON ({exc})", seen) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DamagedRecord(f"not JSON ({exc})", seen) from None
     if (version := schema.unsupported(record)) is not None:
@@ -124,7 +137,42 @@ def load_record(path: Path) -> dict[str, Any]:
         reason = f"experiment_id={record['experiment_id']} does not match its folder {path.parent.parent.name}"
     if reason:
         raise DamagedRecord(reason, seen)
-    return record
+    return unpack_record(record)
+
+
+def pack_record(record: dict[str, Any]) -> bytes:
+    """The bytes stored for a record: each reply only in its transcript, compact JSON, gzip-compressed.
+
+    Lossless: :func:`unpack_record` of the result equals the record (after a JSON round trip, as before).
+    """
+    calls = [_pack_call(call, record["transcripts"]) for call in record["calls"]]
+    text = json.dumps({**record, "schema_version": SCHEMA_VERSION, "calls": calls}, separators=(",", ":"), default=str)
+    return gzip.compress(text.encode(), mtime=0)
+
+
+def _pack_call(call: dict[str, Any], transcripts: list[list[dict[str, str]]]) -> dict[str, Any]:
+    """The call without its reply where the transcript holds exactly that reply at the call's position."""
+    if "parsed_is_reply" in call or schema.reply_message(call, transcripts) != {"role": "assistant", "content": call.get("reply")}:
+        return call
+    packed = {k: v for k, v in call.items() if k != "reply"}
+    if "parsed" in call and call["parsed"] == call["reply"] and type(call["parsed"]) is str:
+        del packed["parsed"]
+        packed["parsed_is_reply"] = True
+    return packed
+
+
+def unpack_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as readers use it (version-independent), from a valid stored record of any version."""
+    if record["schema_version"] == 1:
+        return {**record, "schema_version": SCHEMA_VERSION}
+    calls = []
+    for call in record["calls"]:
+        if "reply" not in call:
+            call = {**call, "reply": schema.reply_message(call, record["transcripts"])["content"]}
+        if call.pop("parsed_is_reply", False):
+            call["parsed"] = call["reply"]
+        calls.append(call)
+    return {**record, "calls": calls}
 
 
 def quarantine(path: Path, damage: DamagedRecord) -> Path | None:
@@ -167,14 +215,14 @@ def experiment_id(identity: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so that readers see the old file or the whole new one, never a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600 files: readers in the user's group could not read them
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -182,6 +230,11 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -236,7 +289,7 @@ class ExperimentStore:
     def write_game(self, record: dict[str, Any]) -> Path:
         path = self.game_path(record["game_index"])
         try:
-            atomic_write_json(path, record)
+            atomic_write_bytes(path, pack_record(record))
         except OSError as exc:
             raise write_error(path, exc) from None
         return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from omegaconf.errors import ValidationError
 from bargain.config import ConfigError, validate
 from bargain.game import generate_preferences, utilities
 from bargain.runner import identity, run_experiment
-from bargain.store import experiment_id
+from bargain.store import experiment_id, load_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +58,7 @@ def test_offline_game_two_agents(make_cfg):
     first, second = summary.records
     assert first["preferences"] == second["preferences"]  # paired: same draw, seats swapped
     assert first["focal_seat"] == 0 and second["focal_seat"] == 1
-    stored = json.loads((summary.directory / "games" / "00000.json").read_text())
+    stored = load_record(summary.directory / "games" / "00000.json")
     assert stored["outcome"] == first["outcome"]
 
 

@@ -10,7 +10,6 @@ answer, an unwritable path) must stop the job at its first occurrence.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 
@@ -22,7 +21,7 @@ from test_backend import RUN, call, model
 from bargain.backend import Backend, FatalBackendError, ModelCallError
 from bargain.backend.core import Failure, MalformedReply, classify
 from bargain.runner import run_experiment
-from bargain.store import StoreError
+from bargain.store import StoreError, load_record
 
 ROUTES = {
     "openai": "openai/test-model",
@@ -152,7 +151,7 @@ def test_an_endpoint_that_dies_mid_job_stops_it_instead_of_failing_game_after_ga
     with pytest.raises(FatalBackendError, match=r"cannot reach model.api_base=.* \(3 attempts: .*check that the endpoint is up"):
         run_experiment(make_cfg(*overrides))
     proc.wait()
-    records = [json.loads(p.read_text()) for p in games.rglob("games/*.json")]
+    records = [load_record(p) for p in games.rglob("games/*.json")]
     assert records and {r["status"] for r in records} <= {"complete", "interrupted"}  # no game was failed for it
     assert len(sleeps) == 2  # one call's retries, not a set per game
 

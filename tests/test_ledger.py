@@ -20,7 +20,7 @@ def events(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def opened(path, cached_cost=lambda key: None) -> Ledger:
+def opened(path, cached_cost=lambda key, exp: None) -> Ledger:
     ledger = Ledger(path, cached_cost)
     ledger.open()
     return ledger
@@ -55,7 +55,7 @@ def test_calls_of_a_killed_job_are_reconciled_by_the_next(tmp_path, caplog):
     killed.done(answered, 0.01, "reply")
     die(killed)
     with caplog.at_level(logging.WARNING):
-        reconciled = opened(path, {"cache-key-of-a-call-in-flight": 0.02}.get)
+        reconciled = opened(path, lambda key, exp: {("cache-key-of-a-call-in-flight", "e"): 0.02}.get((key, exp)))
     # the answered call at its cost; the one whose reply reached the cache at that cost; the other at its maximum
     assert reconciled.reconciled == 2 and reconciled.spent["e"] == pytest.approx(0.01 + 0.02 + 0.125)
     assert [e.get("how") for e in events(path) if e["t"] == "done"] == ["reply", "cache", "max"]

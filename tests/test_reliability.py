@@ -32,6 +32,7 @@ from omegaconf import OmegaConf
 
 from bargain.backend.budget import Ledger
 from bargain.runner import run_experiment
+from bargain.store import load_record
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def http_lineup(route: str, url: str) -> list[str]:
 
 
 def records(store: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(store.glob("*/games/*.json"))]
+    return [load_record(p) for p in sorted(store.glob("*/games/*.json"))]
 
 
 def test_200_games_at_a_20_percent_fault_rate_on_five_routes_lose_nothing(make_cfg, tmp_path):
@@ -97,7 +98,7 @@ def test_20_sigkills_lose_nothing_and_pay_twice_at_most_the_calls_in_flight(make
             job.join()
             kills += 1
             for path in store.glob("*/games/*.json"):
-                record = json.loads(path.read_text())  # every file present is whole
+                record = load_record(path)  # every file present is whole
                 if record["status"] == "complete":
                     assert complete.setdefault(path, path.stat().st_mtime_ns) == path.stat().st_mtime_ns
         finished = context.Process(target=_play, args=(cfg,))
@@ -124,7 +125,7 @@ def test_20_sigkills_lose_nothing_and_pay_twice_at_most_the_calls_in_flight(make
 
 def _damage(games: Path, exp_id: str) -> dict[str, str]:
     """Eighteen kinds of damage, one per game file; returns file name -> kind."""
-    good = json.loads((games / "00000.json").read_text())
+    good = load_record(games / "00000.json")
 
     def edited(**changes) -> bytes:
         return json.dumps({**good, **changes}).encode()

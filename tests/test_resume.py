@@ -4,7 +4,6 @@ caused them changed, and plays damaged records again."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from faultserver import FaultServer
@@ -97,7 +96,7 @@ def test_resume_quarantines_damaged_records_and_plays_exactly_those_games(make_c
     assert all(r["status"] == "complete" for r in resumed.records)
     reasons = sorted((first.directory / "quarantine").glob("*.reason"))
     assert len(reasons) == 7
-    assert json.loads((games / "00007.json").read_text())["status"] == "complete"  # untouched
+    assert load_record(games / "00007.json")["status"] == "complete"  # untouched
 
 
 @pytest.mark.parametrize("game, fields", [

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bargain.store import load_record
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +102,7 @@ def _fingerprints(store: Path) -> dict[Path, tuple[int, int, str]]:
     out = {}
     for exp_dir in _cells(store).values():
         for path in _record_files(exp_dir).values():
-            st, rec = path.stat(), json.loads(path.read_text())
+            st, rec = path.stat(), load_record(path)
             if rec["status"] == "complete":
                 out[path] = (st.st_ino, st.st_mtime_ns, rec["started_at"])
     return out
@@ -136,7 +138,7 @@ def _check_cell(exp_dir: Path, n_expected: int) -> None:
     files = _record_files(exp_dir)
     assert sorted(files) == list(range(n_expected)), f"{exp_dir.name}: game indices {sorted(files)}"
     for index, path in files.items():
-        _check_record(json.loads(path.read_text()), exp_dir, index)
+        _check_record(load_record(path), exp_dir, index)
 
 
 def _job_ids(sweep: Path) -> dict[tuple[str, float], str]:

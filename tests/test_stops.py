@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer
 
+from bargain.store import load_record
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +53,7 @@ def test_signals_stop_the_job_cleanly_and_the_next_run_finishes_it(tmp_path):
             assert line.startswith(f"error: stopped by {sig.name}: ")
             assert sent_after <= 2  # nothing new went out; at most the calls already on their way
             assert "records:" in out and "log:" in out  # the usual summary, and where the log is
-            records = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/games/*.json")]
+            records = [load_record(p) for p in (tmp_path / "store").glob("*/games/*.json")]
             interrupted = [r for r in records if r["status"] == "interrupted"]
             assert interrupted and len(records) < 4
             for record in interrupted:
@@ -63,7 +65,7 @@ def test_signals_stop_the_job_cleanly_and_the_next_run_finishes_it(tmp_path):
 
         again = subprocess.run(cli(tmp_path, srv.url), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stderr
-        done = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/games/*.json")]
+        done = [load_record(p) for p in (tmp_path / "store").glob("*/games/*.json")]
         assert len(done) == 4 and all(r["status"] == "complete" for r in done)
         cut_off = sum(e.get("how") == "cancelled" for e in ledger)
         assert srv.books.paid_twice <= cut_off <= 4  # asked again: at most the replies the stops cut off
@@ -90,4 +92,4 @@ def test_a_full_disk_stops_the_job_with_one_line(tmp_path, tiny_disk):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot write ") and "No space left on device; the disk is full" in line
     for path in tiny_disk.rglob("games/*.json"):
-        assert json.loads(path.read_text())["status"] in ("complete", "interrupted")  # what was written is whole
+        assert load_record(path)["status"] in ("complete", "interrupted")  # what was written is whole

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bargain.store import ExperimentStore, atomic_write_json
+from bargain.store import ExperimentStore, atomic_write_json, load_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,12 +57,12 @@ def test_killed_job_resumes_with_exactly_the_missing_games(tmp_path):
     written = {p: p.stat().st_mtime_ns for p in games.glob("*/games/*.json")}
     assert 3 <= len(written) < 12, "the job must be killed mid-way"
     for path in written:
-        assert json.loads(path.read_text())["status"] == "complete"  # every file present is whole
+        assert load_record(path)["status"] == "complete"  # every file present is whole
 
     done = subprocess.run([a for a in args if not a.startswith("run.game_delay_s")], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{12 - len(written)} game(s) played, {len(written)} already in the store" in done.stdout
     records = sorted(games.glob("*/games/*.json"))
-    assert [json.loads(p.read_text())["game_index"] for p in records] == list(range(12))
+    assert [load_record(p)["game_index"] for p in records] == list(range(12))
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in written.items())  # nothing rewritten

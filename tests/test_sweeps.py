@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from bargain.config import register, validate
+from bargain.store import load_record
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml"))
@@ -86,7 +86,7 @@ def _multirun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _records(store: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(store.glob("*/games/*.json"))]
+    return [load_record(p) for p in sorted(store.glob("*/games/*.json"))]
 
 
 @pytest.mark.slow

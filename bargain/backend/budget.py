@@ -63,7 +63,7 @@ class LedgerDamaged(ValueError):
 class Ledger:
     """A spend journal shared by the jobs writing into one store (see the module docstring)."""
 
-    def __init__(self, path: str | Path, cached_cost: Callable[[str], float | None] = lambda key: None) -> None:
+    def __init__(self, path: str | Path, cached_cost: Callable[[str, str | None], float | None] = lambda key, exp: None) -> None:
         self.path = Path(path).expanduser().resolve()
         self.store = self.path.parent.parent  # <store>/.ledger/<name>.jsonl
         self._cached_cost = cached_cost
@@ -210,7 +210,7 @@ class Ledger:
             session = str(send.get("session"))
             if session == self.session or dead.setdefault(session, not self._alive(session)) is False:
                 continue
-            cached = self._cached_cost(send["cache"]) if send.get("cache") else None
+            cached = self._cached_cost(send["cache"], send.get("exp")) if send.get("cache") else None
             how = "cache" if cached is not None else "max"
             self._settle(send, cached if cached is not None else float(send.get("max_usd") or 0.0), how)
             self.reconciled += 1

@@ -1,22 +1,44 @@
-"""The exact replay cache: one JSON file per call, keyed by everything that determines the reply.
+"""The exact replay cache: append-only logs, keyed by everything that determines the reply.
 
 The key hashes the LiteLLM model string, the messages, the sampling parameters actually sent and the
 call's identity (experiment, game, seat, turn, attempt). Including the call identity means two games
 that happen to send the same prompt at temperature > 0 keep their own answers, while re-running a
 game (after a crash, or into a fresh store) gets every reply it already paid for back for free.
-Files are written atomically, so jobs of a sweep can share one cache directory, also on a cluster
-file system where sqlite locking is unreliable. Offline ``sim/`` players are not cached (see
-:meth:`bargain.backend.core.Backend.complete`).
+Offline ``sim/`` players are not cached (see :meth:`bargain.backend.core.Backend.complete`).
+
+Layout: ``<root>/log/<experiment>/<host>-<pid>-<random>.log``, one log per process that wrote entries
+of that experiment, one line per entry: ``<key> <crc32 of the JSON> <entry as compact JSON>``. Each log
+has a single writer and nothing is locked, so jobs may share a cache on one machine or on a cluster
+file system (NFS, Lustre), where SQLite's locks and its WAL's shared memory are not safe. A line cut
+short by a kill, or damaged later, fails its checksum and is skipped: never served, the call is made
+again. Readers index an experiment's logs on its first lookup and re-read what the logs gained on a
+miss, so an entry another job wrote is found once it reached the file.
+
+``put`` returns at once: a writer thread appends and fsyncs in batches, so no fsync blocks the event
+loop, and ``get`` serves the entry from memory meanwhile. A SIGKILL loses at most the entries not yet
+handed to the kernel (replies of the last moments; their calls are made again), a power cut at most
+those not yet fsynced. The older layout (``<root>/<key[:2]>/<key>.json``, a file per call) is still read
+on a miss; ``python -m bargain.store migrate`` moves it into the logs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import secrets
+import socket
+import threading
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bargain.store import atomic_write_json, canonical_json, write_error
+from bargain.store import FILE_MODE, StoreError, canonical_json, write_error
+
+LINE = re.compile(rb"^([0-9a-f]{64}) ([0-9a-f]{8}) ([^\n]*)\n", re.MULTILINE)
+NO_EXPERIMENT = "_"  # the folder of entries whose call names no experiment
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any], call_key: dict[str, Any]) -> str:
@@ -25,27 +47,172 @@ def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]
     return hashlib.sha256(canonical_json(request).encode()).hexdigest()
 
 
+def valid(entry: Any) -> bool:
+    """Whether a parsed entry can be served: a reply text and its usage."""
+    return isinstance(entry, dict) and isinstance(entry.get("text"), str) and isinstance(entry.get("usage"), dict)
+
+
+@dataclass
+class _Logs:
+    """What this process knows of one experiment's logs: where each entry is, how far each log was read."""
+
+    index: dict[str, tuple[Path, int, int, int]] = field(default_factory=dict)  # key -> (log, offset, length, crc)
+    read: dict[Path, int] = field(default_factory=dict)  # log -> bytes indexed (up to its last whole line)
+
+
 class ReplayCache:
-    """Successful replies under ``<root>/<key[:2]>/<key>.json``."""
+    """Successful replies, one append-only log per writing process and experiment."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
+        self._lock = threading.Lock()  # the writer thread and the event loop share what follows
+        self._pending: dict[str, bytes] = {}  # put, not yet written: key -> entry JSON
+        self._queue: list[tuple[str, str, bytes]] = []  # (experiment folder, key, line)
+        self._writer: threading.Thread | None = None
+        self._error: StoreError | None = None
+        self._logs: dict[str, _Logs] = {}
+        self._own: dict[str, tuple[int, Path, int]] = {}  # experiment folder -> (fd, path, size) of this process's log
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str, experiment: str | None = None) -> dict[str, Any] | None:
         """The entry, or None when there is none or it is damaged (the call is then made again)."""
+        with self._lock:
+            payload = self._pending.get(key)
+        if payload is not None:
+            return json.loads(payload)
+        with self._lock:
+            logs = self._logs.setdefault(_folder(experiment), _Logs())
+        where = logs.index.get(key)
+        if where is None:  # the first lookup, or an entry another process wrote since the last read
+            self._read_new(experiment, logs)
+            where = logs.index.get(key)
+        entry = self._load(where) if where is not None else self._legacy(key)
+        return entry if valid(entry) else None
+
+    def put(self, key: str, entry: dict[str, Any], experiment: str | None = None) -> None:
+        """Store a reply; raises StoreError (the job stops) if an earlier write failed."""
+        if self._error is not None:
+            raise self._error
+        payload = json.dumps(entry, separators=(",", ":"), sort_keys=True, default=str).encode()
+        line = b"%s %08x %s\n" % (key.encode(), zlib.crc32(payload), payload)
+        with self._lock:
+            self._pending[key] = payload
+            self._queue.append((_folder(experiment), key, line))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain, name="replay-cache-writer")
+                self._writer.start()  # not a daemon: the interpreter waits for it to write what is queued
+
+    def flush(self) -> None:
+        """Wait until every entry put so far is written and fsynced; raises StoreError if one could not be."""
+        while (writer := self._writer) is not None:
+            writer.join()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Flush and close this process's logs."""
         try:
-            entry = json.loads(self._path(key).read_bytes())
+            self.flush()
+        finally:
+            for fd, _, _ in self._own.values():
+                os.close(fd)
+            self._own.clear()
+
+    def _drain(self) -> None:
+        """The writer thread: append what is queued, one write and one fsync per log per batch."""
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch or self._error is not None:
+                    self._writer = None
+                    return
+            try:
+                placed = self._append(batch)
+            except OSError as exc:
+                with self._lock:
+                    self._error = write_error(self.root, exc, "run.cache_dir")
+                continue
+            with self._lock:
+                for folder, key, where in placed:
+                    self._logs.setdefault(folder, _Logs()).index.setdefault(key, where)
+                    self._pending.pop(key, None)
+
+    def _append(self, batch: list[tuple[str, str, bytes]]) -> list[tuple[str, str, tuple[Path, int, int, int]]]:
+        placed = []
+        for folder in dict.fromkeys(f for f, _, _ in batch):
+            lines = [(key, line) for f, key, line in batch if f == folder]
+            fd, path, size = self._own_log(folder)
+            data = b"".join(line for _, line in lines)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+            for key, line in lines:
+                offset = size + 74  # the JSON starts after "<64 hex> <8 hex> "
+                placed.append((folder, key, (path, offset, len(line) - 75, int(line[65:73], 16))))
+                size += len(line)
+            self._own[folder] = (fd, path, size)
+            with self._lock:
+                logs = self._logs.setdefault(folder, _Logs())
+                logs.read[path] = size  # this process's own lines are indexed as they are written
+        return placed
+
+    def _own_log(self, folder: str) -> tuple[int, Path, int]:
+        if folder not in self._own:
+            directory = self.root / "log" / folder
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.log"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
+            self._own[folder] = (fd, path, 0)
+        return self._own[folder]
+
+    def _read_new(self, experiment: str | None, logs: _Logs) -> None:
+        """Index the whole lines the experiment's logs gained since they were last read."""
+        directory = self.root / "log" / _folder(experiment)
+        try:
+            names = os.listdir(directory)
+        except OSError:  # no log yet
+            return
+        for name in names:
+            path = directory / name
+            with self._lock:
+                start = logs.read.get(path, 0)
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(start)
+                    data = fh.read()
+            except OSError:
+                continue
+            end = data.rfind(b"\n") + 1  # a line still being written waits for the next read
+            found = []
+            for line in LINE.finditer(data, 0, end):
+                key, crc, payload = line.groups()
+                if zlib.crc32(payload) == int(crc, 16):  # a torn or damaged line is never indexed
+                    found.append((key.decode(), (path, start + line.start(3), len(payload), int(crc, 16))))
+            with self._lock:
+                for key, where in found:
+                    logs.index.setdefault(key, where)
+                logs.read[path] = max(logs.read.get(path, 0), start + end)
+
+    @staticmethod
+    def _load(where: tuple[Path, int, int, int]) -> Any:
+        path, offset, length, crc = where
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                payload = os.pread(fd, length, offset)
+            finally:
+                os.close(fd)
+            return json.loads(payload) if zlib.crc32(payload) == crc else None
+        except (OSError, ValueError):
+            return None
+
+    def _legacy(self, key: str) -> Any:
+        """An entry of the older file-per-call layout."""
+        try:
+            return json.loads((self.root / key[:2] / f"{key}.json").read_bytes())
         except (OSError, ValueError):  # missing, a directory, not JSON ...
             return None
-        valid = isinstance(entry, dict) and isinstance(entry.get("text"), str) and isinstance(entry.get("usage"), dict)
-        return entry if valid else None
 
-    def put(self, key: str, entry: dict[str, Any]) -> None:
-        """Store a reply; raises StoreError (the job stops) if the cache cannot be written."""
-        try:
-            atomic_write_json(self._path(key), entry)
-        except OSError as exc:
-            raise write_error(self._path(key), exc, "run.cache_dir") from None
+
+def _folder(experiment: str | None) -> str:
+    return experiment or NO_EXPERIMENT

@@ -437,6 +437,7 @@ class Backend:
         self.models = copy.deepcopy(models)  # api_base gets the real port of a started server
         self.run = run
         self.cache = ReplayCache(cache_dir) if cache_dir is not None and run.get("cache", True) else None
+        self.experiment = experiment  # the replay cache keeps each experiment's entries apart
         self.ledger = Ledger(ledger, self._cached_cost) if ledger else None
         self.budget = Budget(run.get("budget_usd"), self.ledger, run.get("sweep_budget_usd"), experiment)
         self.in_flight = 0
@@ -454,8 +455,8 @@ class Backend:
         model = self.models[key]
         return f"{model['name']} ({key}, {model['litellm_model']})"
 
-    def _cached_cost(self, key: str) -> float | None:
-        entry = self.cache.get(key) if self.cache else None
+    def _cached_cost(self, key: str, experiment: str | None) -> float | None:
+        entry = self.cache.get(key, experiment) if self.cache else None
         return None if entry is None else float(entry.get("cost_usd") or 0.0)
 
     def check_keys(self) -> None:
@@ -514,6 +515,8 @@ class Backend:
             self._servers.clear()
             if self.ledger is not None:
                 self.ledger.close()
+            if self.cache is not None:
+                self.cache.close()
 
     def _same_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -554,7 +557,7 @@ class Backend:
         # offline players are not cached: they are free and seeded, and a cache would freeze their old code
         cacheable = self.cache is not None and not cfg["litellm_model"].startswith("sim/")
         key = cache_key(cfg["litellm_model"], messages, params, call_key) if cacheable else None
-        if key and (entry := self.cache.get(key)) is not None:
+        if key and (entry := self.cache.get(key, self.experiment)) is not None:
             self.cache_hits += 1
             now = time.time()
             return Completion(
@@ -651,7 +654,8 @@ class Backend:
                     model_id = getattr(response, "model", None)  # the model the provider says answered
                     if cache:  # before the ledger settles it: a kill in between is reconciled at this cost
                         self.cache.put(cache, {"text": text, "usage": usage, "cost_usd": cost, "retries": attempt,
-                                               "model": cfg["litellm_model"], "model_id": model_id, "call": call_key})
+                                               "model": cfg["litellm_model"], "model_id": model_id, "call": call_key},
+                                       self.experiment)
                     self._answered.add(key)
                     return Completion(text=text, usage=usage, cost_usd=cost, latency_s=finished - started,
                                       started=started, finished=finished, retries=attempt, sent_params=params,

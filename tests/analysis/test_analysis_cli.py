@@ -109,8 +109,8 @@ def test_unknown_schema_version_is_refused(tmp_path):
                         law=logistic_law(0.0, 1.0), full=False)
     game = next(store.rglob("games/00000.json"))
     record = json.loads(game.read_text())
-    game.write_text(json.dumps({**record, "schema_version": 2}))
-    with pytest.raises(SchemaError, match="schema_version=2"):
+    game.write_text(json.dumps({**record, "schema_version": 3}))
+    with pytest.raises(SchemaError, match="schema_version=3"):
         load_store(store)
 
 
