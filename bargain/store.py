@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ SCHEMA_VERSION = 2
 IDENTITY_VERSION = 1  # in every experiment identity: a new record encoding must not change experiment ids
 COMPLETE = "complete"
 GZIP_MAGIC = b"\x1f\x8b"
+GAME_FILE = re.compile(r"\d{5,}\.json")  # not the temp files of writes in flight
 
 
 def _umask() -> int:
@@ -123,11 +125,9 @@ def load_record(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise DamagedRecord(f"unreadable: {exc.strerror or exc}", seen) from None
     try:
-        record = json.loads(gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data)
-    except (OSError, EOFError) as exc:  # gzip: cut short or corrupt
-        raise DamagedRecord(f"not gzip-compressed JSON ({exc})", seen) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DamagedRecord(f"not JSON ({exc})", seen) from None
+        record = decode(data)
+    except ValueError as exc:
+        raise DamagedRecord(str(exc), seen) from None
     if (version := schema.unsupported(record)) is not None:
         raise NewerRecord(f"schema_version={version} is newer than this code reads", seen)
     reason = schema.problem(record)
@@ -138,6 +138,16 @@ def load_record(path: Path) -> dict[str, Any]:
     if reason:
         raise DamagedRecord(reason, seen)
     return unpack_record(record)
+
+
+def decode(data: bytes) -> Any:
+    """The JSON value in a record file's bytes, gzip-compressed (format 2) or not (format 1); ValueError if none."""
+    try:
+        return json.loads(gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data)
+    except (OSError, EOFError) as exc:  # gzip: cut short or corrupt
+        raise ValueError(f"not gzip-compressed JSON ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON ({exc})") from None
 
 
 def pack_record(record: dict[str, Any]) -> bytes:
@@ -326,3 +336,43 @@ class ExperimentStore:
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def migrate_records(root: str | os.PathLike) -> Counter[str]:
+    """Rewrite every record below ``root`` that is not stored in the current format; returns counts by outcome.
+
+    Each game is migrated under its claim, so a job playing it is never overwritten (the game counts as
+    ``busy``), and only after the new bytes were read back to the very same record (else ``kept``).
+    Damaged and newer records are left where they are (the next run quarantines and replays damaged ones).
+    """
+    counts: Counter[str] = Counter()
+    for games in sorted(p for p in Path(root).rglob("games") if p.is_dir()):
+        store = ExperimentStore(games.parent.parent, games.parent.name)
+        for path in sorted(games.iterdir()):
+            if not GAME_FILE.fullmatch(path.name):
+                continue
+            with store.claim(int(path.name[:-5])) as mine:
+                counts[_migrate(store, path) if mine else "busy"] += 1
+    return counts
+
+
+def _migrate(store: ExperimentStore, path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                return "current"
+        record = load_record(path)
+    except FileNotFoundError:
+        return "gone"
+    except ForeignRecord:
+        return "left alone"
+    except DamagedRecord:
+        return "damaged"
+    data = pack_record(record)
+    if canonical_json(unpack_record(decode(data))) != canonical_json(record):
+        return "kept"
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    return "migrated"

@@ -23,6 +23,7 @@ on a miss; ``python -m bargain.store migrate`` moves it into the logs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ import secrets
 import socket
 import threading
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,41 @@ class ReplayCache:
             for fd, _, _ in self._own.values():
                 os.close(fd)
             self._own.clear()
+
+    def migrate_legacy(self, batch: int = 10_000) -> Counter[str]:
+        """Move the entries of the older file-per-call layout into the logs; returns counts by outcome.
+
+        A file is removed only once its entry is fsynced in a log, so a kill loses none; damaged files are
+        left where they are (they were never served).
+        """
+        counts: Counter[str] = Counter()
+        moved: list[Path] = []
+        for path in sorted(self.root.glob("[0-9a-f][0-9a-f]/*.json")):
+            try:
+                entry = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                entry = None
+            if not (valid(entry) and re.fullmatch(r"[0-9a-f]{64}", path.stem)):
+                counts["damaged"] += 1
+                continue
+            call = entry.get("call")
+            self.put(path.stem, entry, call.get("experiment") if isinstance(call, dict) else None)
+            moved.append(path)
+            if len(moved) == batch:
+                counts["migrated"] += self._unlink_written(moved)
+        counts["migrated"] += self._unlink_written(moved)
+        for folder in self.root.glob("[0-9a-f][0-9a-f]"):
+            with contextlib.suppress(OSError):  # not empty: damaged files stay
+                folder.rmdir()
+        return counts
+
+    def _unlink_written(self, paths: list[Path]) -> int:
+        self.flush()
+        for path in paths:
+            path.unlink()
+        n = len(paths)
+        paths.clear()
+        return n
 
     def _drain(self) -> None:
         """The writer thread: append what is queued, one write and one fsync per log per batch."""
