@@ -32,7 +32,7 @@ from bargain.config import lineup_keys, model_config
 from bargain.games import game_type
 from bargain.prompts import render
 from bargain.runner import identity
-from bargain.store import COMPLETE, canonical_json
+from bargain.store import COMPLETE, canonical_json, load_record
 
 log = logging.getLogger(__name__)
 SAMPLE_PER_EXPERIMENT = 20  # stored games read per matching experiment: enough for a mean, fast on big stores
@@ -66,15 +66,15 @@ def stored_usage(store: str) -> dict[str, dict[str, list[tuple[int, int]]]]:
             key = protocol(json.loads(meta_path.read_text(encoding="utf-8"))["identity"])
             games = sorted((meta_path.parent / "games").glob("*.json"))[:SAMPLE_PER_EXPERIMENT]
             for path in games:
-                record = json.loads(path.read_text(encoding="utf-8"))
-                if record.get("status") != COMPLETE:
+                record = load_record(path)
+                if record["status"] != COMPLETE:
                     continue
                 for agent in record["agents"]:
                     calls = [c for c in record["calls"] if c["seat"] == agent["seat"]]
                     usage[key][agent["litellm_model"]].append(
                         (sum(c["usage"]["prompt_tokens"] for c in calls), sum(c["usage"]["completion_tokens"] for c in calls))
                     )
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged file says nothing about cost
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged record (a ValueError) says nothing about cost
             log.debug("estimate: skipping %s: %s", meta_path.parent, exc)
     return usage
 
