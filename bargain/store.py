@@ -111,7 +111,7 @@ def append_line(path: Path, obj: Any) -> None:
 
 
 def load_record(path: Path) -> dict[str, Any]:
-    """Read and validate one game record.
+    """Read and validate one game record, of any format; returns it as readers use it (see :func:`unpack_record`).
 
     Raises FileNotFoundError (no record), ForeignRecord (a newer version, or no permission to read it)
     or DamagedRecord: unreadable (a directory, a symlink loop or a dangling one), not JSON, or not a

@@ -40,6 +40,7 @@ from typing import Any
 from bargain.store import FILE_MODE, StoreError, canonical_json, write_error
 
 LINE = re.compile(rb"^([0-9a-f]{64}) ([0-9a-f]{8}) ([^\n]*)\n", re.MULTILINE)
+KEY = re.compile(r"[0-9a-f]{64}")
 NO_EXPERIMENT = "_"  # the folder of entries whose call names no experiment
 
 
@@ -91,7 +92,9 @@ class ReplayCache:
         return entry if valid(entry) else None
 
     def put(self, key: str, entry: dict[str, Any], experiment: str | None = None) -> None:
-        """Store a reply; raises StoreError (the job stops) if an earlier write failed."""
+        """Store a reply under a :func:`cache_key`; raises StoreError (the job stops) if an earlier write failed."""
+        if not KEY.fullmatch(key):
+            raise ValueError(f"not a cache key: {key!r}")
         if self._error is not None:
             raise self._error
         payload = json.dumps(entry, separators=(",", ":"), sort_keys=True, default=str).encode()
@@ -132,7 +135,7 @@ class ReplayCache:
                 entry = json.loads(path.read_bytes())
             except (OSError, ValueError):
                 entry = None
-            if not (valid(entry) and re.fullmatch(r"[0-9a-f]{64}", path.stem)):
+            if not (valid(entry) and KEY.fullmatch(path.stem)):
                 counts["damaged"] += 1
                 continue
             call = entry.get("call")
