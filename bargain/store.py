@@ -12,8 +12,8 @@ model reply is stored once, in its seat's transcript: a call refers to it by pos
 ``sent`` ranges) instead of repeating it, and a reply that parsed to itself (discussion, thinking) is
 marked ``parsed_is_reply``. :func:`load_record` reads every version and returns the same dict for
 each: version 1 (indented JSON, written before) loads exactly as a migrated copy of it does.
-``python -m bargain.store migrate <store>`` rewrites a store's records (and its replay cache) in the
-current format, game by game under the game's claim, so it may run beside jobs writing the store.
+:func:`migrate_records` (``python -m bargain.migrate <store>``) rewrites a store's records in the current
+format, game by game under the game's claim, so it may run beside jobs writing the store.
 """
 
 from __future__ import annotations
@@ -162,10 +162,11 @@ def pack_record(record: dict[str, Any]) -> bytes:
 
 def _pack_call(call: dict[str, Any], transcripts: list[list[dict[str, str]]]) -> dict[str, Any]:
     """The call without its reply where the transcript holds exactly that reply at the call's position."""
-    if "parsed_is_reply" in call or schema.reply_message(call, transcripts) != {"role": "assistant", "content": call.get("reply")}:
+    reply = {"role": "assistant", "content": call.get("reply")}
+    if "parsed_is_reply" in call or schema.reply_message(call, transcripts) != reply:
         return call
     packed = {k: v for k, v in call.items() if k != "reply"}
-    if "parsed" in call and call["parsed"] == call["reply"] and type(call["parsed"]) is str:
+    if type(call.get("parsed")) is str and call["parsed"] == call["reply"]:
         del packed["parsed"]
         packed["parsed_is_reply"] = True
     return packed
@@ -175,14 +176,16 @@ def unpack_record(record: dict[str, Any]) -> dict[str, Any]:
     """The record as readers use it (version-independent), from a valid stored record of any version."""
     if record["schema_version"] == 1:
         return {**record, "schema_version": SCHEMA_VERSION}
-    calls = []
-    for call in record["calls"]:
-        if "reply" not in call:
-            call = {**call, "reply": schema.reply_message(call, record["transcripts"])["content"]}
-        if call.pop("parsed_is_reply", False):
-            call["parsed"] = call["reply"]
-        calls.append(call)
-    return {**record, "calls": calls}
+    return {**record, "calls": [call if "reply" in call else _unpack_call(call, record["transcripts"])
+                                for call in record["calls"]]}
+
+
+def _unpack_call(packed: dict[str, Any], transcripts: list[list[dict[str, str]]]) -> dict[str, Any]:
+    call = {k: v for k, v in packed.items() if k != "parsed_is_reply"}
+    call["reply"] = schema.reply_message(packed, transcripts)["content"]
+    if packed.get("parsed_is_reply"):
+        call["parsed"] = call["reply"]
+    return call
 
 
 def quarantine(path: Path, damage: DamagedRecord) -> Path | None:

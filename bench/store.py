@@ -37,7 +37,8 @@ from bench.concurrency import config  # noqa: E402
 REPEAT = 5  # each record written and read this many times: single timings are noise on a shared machine
 
 
-def row(figure: str, ours: float, baseline: float, unit: str, target: str = "", met: bool | None = None) -> dict[str, Any]:
+def row(figure: str, ours: float, baseline: float, unit: str, target: str = "", met: bool | None = None
+        ) -> dict[str, Any]:
     return {"figure": figure, "ours": round(ours, 4), "baseline": round(baseline, 4),
             "ratio": round(ours / baseline, 4) if baseline else None, "unit": unit, "target": target, "met": met}
 
@@ -69,7 +70,8 @@ def records_rows(tmp: Path, smoke: bool) -> list[dict[str, Any]]:
         row(f"Store: KB per default game ({len(games)} games, format 2 vs 1)", new_kb, old_kb, "KB", "<= 20 KB",
             new_kb <= 20),
         row("Store: write one record (atomic, fsynced)", new_write, old_write, "ms"),
-        row("Store: read and validate one record", _ms(load_record, games * REPEAT), _ms(load_record, old * REPEAT), "ms"),
+        row("Store: read and validate one record", _ms(load_record, games * REPEAT), _ms(load_record, old * REPEAT),
+            "ms"),
     ]
 
 
@@ -106,7 +108,8 @@ def cache_rows(tmp: Path, smoke: bool) -> list[dict[str, Any]]:
     return [
         row(f"Replay cache: put, time the event loop is held ({n} entries)", put_ms, old_put_ms, "ms",
             "no fsync in the loop", put_ms < old_put_ms),
-        row("Replay cache: put until the entry is fsynced (batched by the writer thread)", durable_ms, old_put_ms, "ms"),
+        row("Replay cache: put until the entry is fsynced (batched by the writer thread)", durable_ms, old_put_ms,
+            "ms"),
         row("Replay cache: get (a new reader; its first lookup indexes the logs)", get_ms, old_get_ms, "ms"),
     ]
 

@@ -63,7 +63,9 @@ class LedgerDamaged(ValueError):
 class Ledger:
     """A spend journal shared by the jobs writing into one store (see the module docstring)."""
 
-    def __init__(self, path: str | Path, cached_cost: Callable[[str, str | None], float | None] = lambda key, exp: None) -> None:
+    def __init__(
+        self, path: str | Path, cached_cost: Callable[[str, str | None], float | None] = lambda key, exp: None
+    ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.store = self.path.parent.parent  # <store>/.ledger/<name>.jsonl
         self._cached_cost = cached_cost
