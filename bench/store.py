@@ -3,10 +3,10 @@
 - Bytes per default game (the games of ``python -m bargain.run``): record format 2 (gzip-compressed
   compact JSON, each reply once) against format 1 (indented JSON, what the store wrote before), from
   the very same records; and the time to write one record (atomically, fsynced) and to read one back.
-- The replay cache: append-only logs with a writer thread against a JSON file per call (atomic write
+- The replay cache: append-only logs fsynced by a thread against a JSON file per call (atomic write
   and fsync inside ``put``, the former cache), for the same entries: the time ``put`` holds the event
-  loop, the time until an entry is durable (fsynced), and ``get`` in a new process-like reader (the
-  first lookup indexes the logs).
+  loop, the time until an entry is durable (fsynced), and ``get`` in a new reader (its first lookup
+  indexes the logs).
 
     python bench/store.py            # 2 draws x 2 seats of the default game, 1,000 cache entries
     python bench/store.py --smoke    # 1 game, 50 entries (seconds; CI)
@@ -108,7 +108,7 @@ def cache_rows(tmp: Path, smoke: bool) -> list[dict[str, Any]]:
     return [
         row(f"Replay cache: put, time the event loop is held ({n} entries)", put_ms, old_put_ms, "ms",
             "no fsync in the loop", put_ms < old_put_ms),
-        row("Replay cache: put until the entry is fsynced (batched by the writer thread)", durable_ms, old_put_ms,
+        row("Replay cache: put until the entry is fsynced (batched by the fsync thread)", durable_ms, old_put_ms,
             "ms"),
         row("Replay cache: get (a new reader; its first lookup indexes the logs)", get_ms, old_get_ms, "ms"),
     ]

@@ -14,11 +14,11 @@ short by a kill, or damaged later, fails its checksum and is skipped: never serv
 again. Readers index an experiment's logs on its first lookup and re-read what the logs gained on a
 miss, so an entry another job wrote is found once it reached the file.
 
-``put`` returns at once: a writer thread appends and fsyncs in batches, so no fsync blocks the event
-loop, and ``get`` serves the entry from memory meanwhile. A SIGKILL loses at most the entries not yet
-handed to the kernel (replies of the last moments; their calls are made again), a power cut at most
-those not yet fsynced. The older layout (``<root>/<key[:2]>/<key>.json``, a file per call) is still read
-on a miss; ``python -m bargain.store migrate`` moves it into the logs.
+``put`` appends the entry's line with one ``write`` (into the kernel's page cache, microseconds) and a
+thread fsyncs the logs in batches, so no fsync blocks the event loop. An entry whose ``put`` returned
+survives a SIGKILL (a kill mid-write leaves a torn last line, skipped); a power cut loses at most the
+entries not yet fsynced. The older layout (``<root>/<key[:2]>/<key>.json``, a file per call) is still
+read on a miss; ``python -m bargain.migrate`` moves it into the logs.
 """
 
 from __future__ import annotations
@@ -68,20 +68,15 @@ class ReplayCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
-        self._lock = threading.Lock()  # the writer thread and the event loop share what follows
-        self._pending: dict[str, bytes] = {}  # put, not yet written: key -> entry JSON
-        self._queue: list[tuple[str, str, bytes]] = []  # (experiment folder, key, line)
-        self._writer: threading.Thread | None = None
-        self._error: StoreError | None = None
+        self._lock = threading.Lock()  # the event loop and the fsync thread share what follows
         self._logs: dict[str, _Logs] = {}
         self._own: dict[str, tuple[int, Path, int]] = {}  # experiment folder -> (fd, path, size) of this process's log
+        self._unsynced: set[int] = set()  # logs written since their last fsync
+        self._syncer: threading.Thread | None = None
+        self._error: StoreError | None = None
 
     def get(self, key: str, experiment: str | None = None) -> dict[str, Any] | None:
         """The entry, or None when there is none or it is damaged (the call is then made again)."""
-        with self._lock:
-            payload = self._pending.get(key)
-        if payload is not None:
-            return json.loads(payload)
         with self._lock:
             logs = self._logs.setdefault(_folder(experiment), _Logs())
         where = logs.index.get(key)
@@ -92,24 +87,39 @@ class ReplayCache:
         return entry if valid(entry) else None
 
     def put(self, key: str, entry: dict[str, Any], experiment: str | None = None) -> None:
-        """Store a reply under a :func:`cache_key`; raises StoreError (the job stops) if an earlier write failed."""
+        """Store a reply under a :func:`cache_key`: one append to this process's log, fsynced later by a thread.
+
+        Raises StoreError (the job stops) if the log cannot be written, or an earlier fsync failed.
+        """
         if not KEY.fullmatch(key):
             raise ValueError(f"not a cache key: {key!r}")
         if self._error is not None:
             raise self._error
         payload = json.dumps(entry, separators=(",", ":"), sort_keys=True, default=str).encode()
         line = b"%s %08x %s\n" % (key.encode(), zlib.crc32(payload), payload)
+        folder = _folder(experiment)
         with self._lock:
-            self._pending[key] = payload
-            self._queue.append((_folder(experiment), key, line))
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._drain, name="replay-cache-writer")
-                self._writer.start()  # not a daemon: the interpreter waits for it to write what is queued
+            try:
+                fd, path, size = self._own_log(folder)
+                view = memoryview(line)
+                while view:  # one write but for a signal or a full disk: once in the kernel, a SIGKILL cannot lose it
+                    view = view[os.write(fd, view):]
+            except OSError as exc:  # the log may end in a torn line now: it takes no more entries
+                self._error = write_error(self.root / "log" / folder, exc, "run.cache_dir")
+                raise self._error from None
+            self._own[folder] = (fd, path, size + len(line))
+            logs = self._logs.setdefault(folder, _Logs())
+            logs.index.setdefault(key, (path, size + 74, len(payload), zlib.crc32(payload)))  # after "<key> <crc> "
+            logs.read[path] = size + len(line)
+            self._unsynced.add(fd)
+            if self._syncer is None:
+                self._syncer = threading.Thread(target=self._sync, name="replay-cache-fsync")
+                self._syncer.start()  # not a daemon: the interpreter waits for the last fsync
 
     def flush(self) -> None:
-        """Wait until every entry put so far is written and fsynced; raises StoreError if one could not be."""
-        while (writer := self._writer) is not None:
-            writer.join()
+        """Wait until every entry put so far is fsynced; raises StoreError if one could not be."""
+        while (syncer := self._syncer) is not None:
+            syncer.join()
         if self._error is not None:
             raise self._error
 
@@ -157,44 +167,19 @@ class ReplayCache:
         paths.clear()
         return n
 
-    def _drain(self) -> None:
-        """The writer thread: append what is queued, one write and one fsync per log per batch."""
+    def _sync(self) -> None:
+        """The fsync thread: fsync the logs written since the last round, until none was."""
         while True:
             with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch or self._error is not None:
-                    self._writer = None
+                fds, self._unsynced = self._unsynced, set()
+                if not fds:
+                    self._syncer = None
                     return
-            try:
-                placed = self._append(batch)
-            except OSError as exc:
-                with self._lock:
+            for fd in fds:
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
                     self._error = write_error(self.root, exc, "run.cache_dir")
-                continue
-            with self._lock:
-                for folder, key, where in placed:
-                    self._logs.setdefault(folder, _Logs()).index.setdefault(key, where)
-                    self._pending.pop(key, None)
-
-    def _append(self, batch: list[tuple[str, str, bytes]]) -> list[tuple[str, str, tuple[Path, int, int, int]]]:
-        placed = []
-        for folder in dict.fromkeys(f for f, _, _ in batch):
-            lines = [(key, line) for f, key, line in batch if f == folder]
-            fd, path, size = self._own_log(folder)
-            data = b"".join(line for _, line in lines)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-            for key, line in lines:
-                offset = size + 74  # the JSON starts after "<64 hex> <8 hex> "
-                placed.append((folder, key, (path, offset, len(line) - 75, int(line[65:73], 16))))
-                size += len(line)
-            self._own[folder] = (fd, path, size)
-            with self._lock:
-                logs = self._logs.setdefault(folder, _Logs())
-                logs.read[path] = size  # this process's own lines are indexed as they are written
-        return placed
 
     def _own_log(self, folder: str) -> tuple[int, Path, int]:
         if folder not in self._own:
