@@ -300,9 +300,14 @@ class ExperimentStore:
             return None
 
     def write_game(self, record: dict[str, Any]) -> Path:
-        path = self.game_path(record["game_index"])
+        """Write a game record in the current format (see :func:`pack_record`)."""
+        return self.write_file(record["game_index"], pack_record(record))
+
+    def write_file(self, index: int, data: bytes) -> Path:
+        """Write a game's file atomically: its record, or another per-game document (a judge's judgements)."""
+        path = self.game_path(index)
         try:
-            atomic_write_bytes(path, pack_record(record))
+            atomic_write_bytes(path, data)
         except OSError as exc:
             raise write_error(path, exc) from None
         return path

@@ -155,6 +155,11 @@ def judge_id(model: dict[str, Any], context: int) -> str:
 _JUDGEMENTS = {"judge_id": str, "experiment_id": str, "game_index": int, "messages": dict}  # required, with types
 
 
+def _save(store: ExperimentStore, index: int, doc: dict[str, Any]) -> None:
+    """Write a game's judgements file atomically, as indented JSON (it is not a game record)."""
+    store.write_file(index, json.dumps(doc, indent=1, default=str).encode())
+
+
 def load_judgements(path: Path) -> dict[str, Any] | None:
     """A game's judgements file if it is valid, else None: missing, or damaged (then moved to
     ``quarantine/`` beside its reason, with a warning, so its messages are judged again)."""
@@ -289,14 +294,14 @@ class Judge:
                     doc["messages"][msg.id] = entry
                     summary.judged += 1
                     summary.invalid += entry["labels"] is None
-                    store.write_game(doc)  # after every message: a kill loses only the call in flight
+                    _save(store, unit.game_index, doc)  # after every message: a kill loses only the call in flight
             except (BudgetExceeded, ModelCallError) as exc:
                 doc["status"] = getattr(exc, "status", "error")
                 doc["error"] = {"type": type(exc).__name__, "message": str(exc)}
                 summary.failed_games += 1
                 summary.errors.append(f"game {unit.game_index} of {unit.experiment_id}: {exc}")
                 log.warning("judge %s: game %d of %s not finished: %s", self.id, unit.game_index, unit.experiment_id, exc)
-            store.write_game(doc)
+            _save(store, unit.game_index, doc)
             bar.update(1)
 
     async def run(self, units: list[Unit], progress: bool = True) -> JudgeSummary:
