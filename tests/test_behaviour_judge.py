@@ -17,6 +17,7 @@ from analysis.behaviour.judge import iter_judgements, judges, prompt_version
 from analysis.behaviour.tables import SUMMARY_TABLES
 from bargain import sim
 from bargain.backend.budget import Ledger
+from bargain.store import load_record
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def store(make_cfg, tmp_path):
 
 
 def n_messages(store) -> int:
-    return sum(len(r["discussion"]) for f in store.glob("*/games/*.json") for r in json.loads(f.read_text())["rounds"])
+    return sum(len(r["discussion"]) for f in store.glob("*/games/*.json") for r in load_record(f)["rounds"])
 
 
 def judge_files(store):
@@ -76,7 +77,7 @@ def test_the_report_reads_the_judgements_keyed_to_the_calls_that_said_each_messa
     main(["judge", str(store)])
     labels = load_judge_labels(store / "judgements")
     records = {(r["experiment_id"], r["game_index"]): r
-               for r in (json.loads(f.read_text()) for f in store.glob("*/games/*.json"))}
+               for r in (load_record(f) for f in store.glob("*/games/*.json"))}
     assert labels.keys() == records.keys()
     for key, entries in labels.items():
         calls = {(c["round"], c["phase"], c["seat"], c["attempt"]) for c in records[key]["calls"]}
@@ -154,7 +155,7 @@ def test_judge_calls_are_retried_counted_cached_and_resumed_after_failure(store,
     ledger.close()
     assert ledger.calls == len(JudgeServer.seen) and ledger.open_sends == {}  # every request, failed ones too
     assert ledger.spent[entries[0]["judge_id"]] == pytest.approx(sum(c["cost_usd"] for e in entries for c in e["calls"]))
-    assert len(list((store / ".cache").rglob("*.json"))) == total
+    assert sum(len(p.read_bytes().splitlines()) for p in (store / ".cache").rglob("*.log")) == total  # one entry each
 
 
 def test_budget_stops_judging_cleanly_and_a_rerun_finishes(store, judge_server, capsys):
