@@ -40,7 +40,7 @@ from bargain.agents.llm import LLMAgent
 from bargain.backend import Backend, Completion
 from bargain.config import PHASES, ConfigError, lineup_keys, model_config
 from bargain.runner import Experiment, seat_keys
-from bargain.store import COMPLETE, atomic_write_json, canonical_json
+from bargain.store import COMPLETE, atomic_write_json, canonical_json, load_record
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ def load_model(name: str) -> dict[str, Any]:
 
 def read_record(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = load_record(path)  # any record format
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a readable game record ({exc})") from None
     if "branch" in record:
