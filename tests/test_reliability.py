@@ -199,7 +199,7 @@ BAD_INPUTS = {
     "env.max_rounds=0": "env.max_rounds=0 must be >= 1",
     "env.discussion_turns=0": "env.discussion_turns=0 must be >= 1",
     "env.max_reasks=-1": "env.max_reasks=-1 must be >= 0",
-    "env.vote_threshold=0.4": "env.vote_threshold=0.4 must be in (0.5, 1]",
+    "env.vote_threshold=0.4": "env.vote_threshold=0.4 must be in (1/2, 1]",
     "env.vote_rule=plurality": "plurality",
     "env.memory=partial": "partial",
     "env.item_names=[a,a,b,c,d]": "env.item_names must list 5 distinct",
