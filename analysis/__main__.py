@@ -4,6 +4,7 @@
     python -m analysis report <store or sweep dir> [--out DIR] [--judgements DIR]
     python -m analysis judge <store or sweep dir> [judge=<model>] [key=value ...]
     python -m analysis validate [judge=<model>] [key=value ...] [--out DIR]
+    python -m analysis index <store or sweep dir>     # rebuild the store's index from its records
 
 The first form writes tidy tables (Parquet, CSV; Markdown for summaries) and figures (PNG, PDF)
 into one folder (default: ``<store>-analysis`` beside the store) and prints the headline table (the
@@ -13,7 +14,9 @@ conclusion changes); behaviour tables (truthfulness ledger, gaslighting, and jud
 ``<store>/judgements`` holds labels) go beside them. ``report`` does the same and adds
 ``report.html``: every table, interactive figures and a transcript viewer for every game, in one
 file that opens offline. ``judge`` labels every public message with the tactics taxonomy
-(resumable); ``validate`` measures a judge on the hand-labelled set.
+(resumable); ``validate`` measures a judge on the hand-labelled set. Both read the store's
+columnar index (``<store>/index/``, kept up to date as games are written and mended from the
+records when stale); ``index`` rebuilds it from scratch.
 
     python -m analysis outputs/store
     python -m analysis outputs/multirun/2026-01-01 --capability skill --out results/ladder
@@ -27,11 +30,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from analysis.behaviour.cli import judge_command, validate_command
 from analysis.html_report import EMBED_MB, write_report
+from analysis.index import rebuild
 from analysis.load import NoRecords, SchemaError
 from analysis.report import Result, analyze, to_markdown
 
@@ -104,8 +109,25 @@ def report_command(argv: list[str]) -> None:
     print(f"Report: {path} ({path.stat().st_size / 1e6:.1f} MB, {n_games} games); open it in a browser, no server needed")
 
 
+def index_command(argv: list[str]) -> None:
+    """``python -m analysis index <store>``: drop the store's index and build it again from the records."""
+    parser = argparse.ArgumentParser(prog="python -m analysis index", description=index_command.__doc__.split(": ", 1)[1])
+    parser.add_argument("store", type=Path, help="results store, sweep directory or experiment directory")
+    args = parser.parse_args(argv)
+    if not args.store.exists():
+        parser.error(f"no such store or sweep directory: {args.store}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    t = time.perf_counter()
+    try:
+        n_games, skipped = rebuild(args.store)
+    except SchemaError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print(f"indexed {n_games} game(s) below {args.store} in {time.perf_counter() - t:.1f} s"
+          + (f"; skipped {len(skipped)} damaged record(s), moved to their experiment's quarantine/" if skipped else ""))
+
+
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
-    "report": report_command, "judge": judge_command, "validate": validate_command,
+    "report": report_command, "judge": judge_command, "validate": validate_command, "index": index_command,
 }
 
 

@@ -29,6 +29,7 @@ from scipy import stats as sps
 
 from analysis.stats import (
     ALPHA,
+    cells,
     cluster_codes,
     cluster_mean_ci,
     cluster_weights,
@@ -84,9 +85,10 @@ def fit_law(x, y, clusters, family: str, n_boot: int = 1000, seed: int = 0,
     fam = sm.families.Binomial() if family == "logit" else sm.families.Gaussian()
     res = sm.GLM(y, X, family=fam).fit(cov_type="cluster", cov_kwds={"groups": codes})
     beta_c = np.asarray(res.params)
-    se = _jackknife_se(X, y, codes, family)
+    Xc, yc, nc, cc = cells(X, y, codes)
+    se = _jackknife_se(Xc, yc, nc, cc, family)
     tcrit = sps.t.ppf(1 - ALPHA / 2, n_clusters - 1)
-    boot_c = fit_glm(X, y, cluster_weights(codes, n_boot, rng), family)
+    boot_c = fit_glm(Xc, yc, cluster_weights(cc, n_boot, rng) * nc, family)
     beta = _uncenter(beta_c, center)
     boot = _uncenter(boot_c, center)
     b_lo, b_hi = percentile_ci(boot[:, 1])
@@ -105,14 +107,15 @@ def fit_law(x, y, clusters, family: str, n_boot: int = 1000, seed: int = 0,
     return LawFit(family, beta, boot, row)
 
 
-def _jackknife_se(X: np.ndarray, y: np.ndarray, codes: np.ndarray, family: str) -> float:
+def _jackknife_se(X: np.ndarray, y: np.ndarray, counts: np.ndarray, codes: np.ndarray, family: str) -> float:
     """Cluster-jackknife (CV3) standard error of the slope: refit leaving out one draw at a time.
 
     With tens of clusters the usual sandwich (CR1) understates the spread; the jackknife does not
-    (MacKinnon, Nielsen & Webb 2023), and all leave-one-out fits run as one weighted batch.
+    (MacKinnon, Nielsen & Webb 2023), and all leave-one-out fits run as one weighted batch, on the
+    cells of :func:`analysis.stats.cells` (a clusters x cells matrix, not clusters x observations).
     """
     n_clusters = int(codes.max()) + 1
-    weights = (codes[None, :] != np.arange(n_clusters)[:, None]).astype(float)
+    weights = (codes[None, :] != np.arange(n_clusters)[:, None]) * counts
     slopes = fit_glm(X, y, weights, family)[:, 1]
     slopes = slopes[np.isfinite(slopes)]
     if slopes.size < 2:
@@ -189,10 +192,9 @@ def _backtest(x: np.ndarray, y: np.ndarray, codes: np.ndarray, family: str, leve
     if sub_codes.max() < 1:
         return out
     center = float(x[train].mean())
-    X = np.column_stack([np.ones(train.sum()), x[train] - center])
-    ones = np.ones((1, train.sum()))
-    beta = fit_glm(X, y[train], ones, family)[0]
-    boot = fit_glm(X, y[train], cluster_weights(sub_codes, n_boot, rng), family)
+    Xc, yc, nc, cc = cells(np.column_stack([np.ones(train.sum()), x[train] - center]), y[train], sub_codes)
+    beta = fit_glm(Xc, yc, nc[None], family)[0]
+    boot = fit_glm(Xc, yc, cluster_weights(cc, n_boot, rng) * nc, family)
     xt = np.array([1.0, top - center])
     pred = float(inverse_link(xt @ beta, family))
     lo, hi = percentile_ci(inverse_link(boot @ xt, family))

@@ -104,8 +104,12 @@ def _elo(games: pd.DataFrame, models: list[str], n_boot: int, rng: np.random.Gen
     if not here:
         return tuple(out)
     G, R, draws = ranking_stages(games, here)
-    theta = fit_ratings(G, R, np.ones((1, len(G))))[0]
-    boot = fit_ratings(G, R, cluster_weights(cluster_codes(draws), n_boot, rng))
+    # Identical stages of one draw pooled with their count: the likelihood is a sum over stages, so the
+    # fits work on (draw x distinct ranking) rows, not on every game.
+    keys, counts = np.unique(np.column_stack([cluster_codes(draws), G, R]), axis=0, return_counts=True)
+    codes, G, R = keys[:, 0].astype(int), keys[:, 1:1 + len(here)], keys[:, 1 + len(here):]
+    theta = fit_ratings(G, R, counts[None].astype(float))[0]
+    boot = fit_ratings(G, R, cluster_weights(codes, n_boot, rng) * counts)
     lo, hi = percentile_ci(boot)
     out[:, [models.index(m) for m in here]] = 1500 + ELO_PER_LOGIT * np.vstack([theta, lo, hi])
     return tuple(out)

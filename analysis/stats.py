@@ -19,11 +19,26 @@ def cluster_codes(clusters) -> np.ndarray:
     return codes.ravel()
 
 
+def cluster_counts(n_clusters: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each cluster is drawn in each replicate of a cluster bootstrap: (n_boot, n_clusters)."""
+    return rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot)
+
+
 def cluster_weights(codes: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Observation weights (n_boot, n) of a cluster bootstrap: multinomial cluster counts."""
-    n_clusters = int(codes.max()) + 1
-    counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot)
-    return counts[:, codes].astype(float)
+    return cluster_counts(int(codes.max()) + 1, n_boot, rng)[:, codes].astype(float)
+
+
+def cells(X: np.ndarray, y: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pool observations sharing a cluster and a design row: (X, mean y, count, cluster) per cell.
+
+    A GLM fit with weight ``w * count`` on the cells equals the fit with weight ``w`` on every
+    observation (the score and the Hessian are sums over observations, linear in y within a cell),
+    so the bootstrap and jackknife work on (clusters x capability levels) cells instead of games.
+    """
+    keys, inverse, counts = np.unique(np.column_stack([codes, X]), axis=0, return_inverse=True, return_counts=True)
+    ysum = np.bincount(inverse.ravel(), weights=y, minlength=len(keys))
+    return keys[:, 1:], ysum / counts, counts.astype(float), keys[:, 0].astype(int)
 
 
 def percentile_ci(samples: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -42,8 +57,10 @@ def cluster_mean_ci(y, clusters, n_boot: int, rng: np.random.Generator) -> tuple
     codes = cluster_codes(np.asarray(clusters)[keep])
     if codes.max() == 0:
         return float(y.mean()), np.nan, np.nan
-    w = cluster_weights(codes, n_boot, rng)
-    lo, hi = percentile_ci(w @ y / w.sum(axis=1))
+    n_clusters = int(codes.max()) + 1
+    counts = cluster_counts(n_clusters, n_boot, rng)  # per cluster, not per observation: memory ~ clusters
+    sums, sizes = np.bincount(codes, weights=y, minlength=n_clusters), np.bincount(codes, minlength=n_clusters)
+    lo, hi = percentile_ci(counts @ sums / (counts @ sizes))
     return float(y.mean()), float(lo), float(hi)
 
 

@@ -310,6 +310,9 @@ class ExperimentStore:
             atomic_write_bytes(path, data)
         except OSError as exc:
             raise write_error(path, exc) from None
+        from analysis.journal import on_write  # the analysis index; imported late: only writers need it
+
+        on_write(path)
         return path
 
     def log_run(self, n_games: int, total_games: int) -> None:

@@ -131,3 +131,30 @@ def test_ties_count_as_half_wins():
     table = ratings.ratings_table(pd.DataFrame(rows), n_boot=50).set_index("model")
     assert np.isfinite(table["rating"]).all()
     assert table.loc["x", "rating"] >= table.loc["y", "rating"] > table.loc["z", "rating"]
+
+
+def test_cells_fit_equals_the_fit_on_every_observation():
+    """Bootstrap fits on (cluster x design row) cells weighted by their size equal the per-game fits."""
+    from analysis.stats import cells, cluster_codes, cluster_weights
+
+    rng = np.random.default_rng(3)
+    x = rng.choice([0.2, 0.5, 0.9], 600)
+    codes = cluster_codes(rng.integers(0, 25, 600))
+    X = np.column_stack([np.ones_like(x), x - x.mean()])
+    for family, y in (("logit", rng.beta(2, 3, 600)), ("gaussian", rng.normal(x, 1.0))):
+        W = cluster_weights(codes, 50, np.random.default_rng(0))
+        Xc, yc, nc, cc = cells(X, y, codes)
+        Wc = cluster_weights(cc, 50, np.random.default_rng(0)) * nc
+        assert len(yc) <= 75
+        np.testing.assert_allclose(fit_glm(Xc, yc, Wc, family), fit_glm(X, y, W, family), rtol=1e-9, atol=1e-12)
+
+
+def test_cluster_mean_ci_equals_the_per_observation_bootstrap():
+    from analysis.stats import cluster_codes, cluster_mean_ci, cluster_weights, percentile_ci
+
+    rng = np.random.default_rng(4)
+    y, clusters = rng.normal(size=400), rng.integers(0, 30, 400)
+    W = cluster_weights(cluster_codes(clusters), 300, np.random.default_rng(9))
+    lo, hi = percentile_ci(W @ y / W.sum(axis=1))
+    m, lo2, hi2 = cluster_mean_ci(y, clusters, 300, np.random.default_rng(9))
+    np.testing.assert_allclose([m, lo2, hi2], [y.mean(), lo, hi], rtol=1e-12)

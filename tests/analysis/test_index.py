@@ -1,0 +1,185 @@
+"""The store's columnar index on real offline games: kept as games are written, the same tables as the
+records give, mended when stale (new, rewritten, damaged, deleted records, other code), rebuildable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from analysis import index, journal
+from analysis import load as load_module
+from analysis.__main__ import main
+from analysis.load import frames, iter_records, load_store
+from analysis.report import analyze
+from bargain.runner import run_experiment
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    """Real offline games through the runner (so through the store's write hook): two focal models."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bargain.config import register
+    from tests.conftest import CONF
+
+    store = tmp_path_factory.mktemp("played") / "store"
+    register()
+    for model in ("sim-weak", "sim-strong"):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            run_experiment(compose(config_name="config", overrides=[
+                f"store={store}", f"model={model}", "model@opponent=boulware", "n_games=2", "env.max_rounds=4",
+                "run.progress=false"]))
+    GlobalHydra.instance().clear()
+    return store
+
+
+@pytest.fixture
+def store(played, tmp_path):
+    """A fresh copy of the played store, journaled as the write hook does (a copy has new inodes, so the
+    played store's journal lines do not match it)."""
+    shutil.copytree(played, tmp_path / "store", ignore=shutil.ignore_patterns("index", ".cache"))
+    for path in sorted((tmp_path / "store").rglob("games/*.json")):
+        journal.on_write(path)
+    return tmp_path / "store"
+
+
+def from_records(store):
+    return frames(iter_records(store))
+
+
+def assert_same(a: tuple[pd.DataFrame, pd.DataFrame], b: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    for x, y in zip(a, b):
+        pd.testing.assert_frame_equal(x, y)
+
+
+def counting_reads(monkeypatch) -> list:
+    """Record every record the index reads itself (instead of taking its rows from the index or journal)."""
+    reads = []
+    real = load_module.read_record
+
+    def read(path, skipped=None):
+        reads.append(path.name)
+        return real(path, skipped)
+
+    monkeypatch.setattr(load_module, "read_record", read)
+    return reads
+
+
+def test_written_games_are_journaled_then_folded_into_parquet(played, monkeypatch):
+    store = played  # the only test that folds the runner's own journal lines
+    lines = [json.loads(line) for line in (store / "index" / journal.PENDING).read_text().splitlines()]
+    assert len(lines) == 8 and {entry["version"] for entry in lines} == {journal.VERSION}
+    reads = counting_reads(monkeypatch)
+    expected = from_records(store)
+    reads.clear()
+    assert_same(load_store(store), expected)
+    assert reads == []  # every row came from the journal
+    assert not (store / "index" / journal.PENDING).exists()
+    assert {p.name for p in (store / "index").glob("*.parquet")} == {f"{t}.parquet" for t in index.ALL}
+    assert_same(load_store(store), expected)  # from Parquet alone
+    assert reads == []
+    calls = index.load(store, ("calls",))["calls"].to_pandas()
+    assert len(calls) == sum(len(r["calls"]) for r in iter_records(store))
+    assert calls["prompt_tokens"].gt(0).all() and calls["latency_s"].notna().all()
+
+
+def test_analysis_from_the_index_equals_analysis_from_the_records(store, tmp_path):
+    """Every table (fits with their bootstrap intervals, ratings, reference-solution metrics) is the same
+    whether the rows come from the journal, the Parquet index or the records themselves."""
+    first = analyze(store, tmp_path / "journal", n_boot=100)
+    second = analyze(store, tmp_path / "parquet", n_boot=100)
+    for folder in store.rglob("index"):
+        shutil.rmtree(folder)
+    third = analyze(store, tmp_path / "records", n_boot=100)
+    assert first.tables["headline"]["slope"].notna().all()
+    for name, table in first.tables.items():
+        pd.testing.assert_frame_equal(table, second.tables[name], obj=name)
+        pd.testing.assert_frame_equal(table, third.tables[name], obj=name)
+
+
+def test_stale_rows_are_derived_again_from_the_records(store, monkeypatch):
+    load_store(store)  # fold the journal
+    exp = sorted(p.parent for p in store.rglob("experiment.json"))[0]
+    games = exp / "games"
+    # rewritten by hand: same file, other content
+    record = json.loads((games / "00001.json").read_text())
+    record["outcome"]["discounted_utility"] = [u + 1.0 for u in record["outcome"]["discounted_utility"]]
+    (games / "00001.json").write_text(json.dumps(record))
+    # a game written without the hook (an older bargain, a copy)
+    extra = {**json.loads((games / "00000.json").read_text()), "game_index": 7}
+    (games / "00007.json").write_text(json.dumps(extra))
+    (games / "00003.json").unlink()  # deleted
+    reads = counting_reads(monkeypatch)
+    got = load_store(store)
+    assert sorted(reads) == ["00001.json", "00007.json"]
+    assert_same(got, from_records(store))
+    reads.clear()
+    load_store(store)
+    assert reads == []
+
+
+def test_damaged_records_stay_out_and_are_quarantined_as_without_an_index(store):
+    load_store(store)
+    exp = sorted(p.parent for p in store.rglob("experiment.json"))[0]
+    (exp / "games" / "00002.json").write_text('{"cut short')
+    skipped: list[str] = []
+    games, _ = load_store(store, skipped)
+    assert len(skipped) == 1 and "00002.json: not JSON" in skipped[0] and "quarantine" in skipped[0]
+    assert list((exp / "quarantine").glob("00002.json.*"))
+    assert 2 not in set(games.loc[games["experiment_id"] == exp.name, "game_index"])
+    assert len(games) == 7
+    assert_same(load_store(store), from_records(store))
+
+
+def test_rows_of_other_code_are_rebuilt(store, monkeypatch):
+    load_store(store)
+    monkeypatch.setattr(index, "VERSION", "another-version")
+    reads = counting_reads(monkeypatch)
+    got = load_store(store)
+    assert len(reads) == 8
+    assert_same(got, from_records(store))
+
+
+def test_read_only_store_is_analysed_from_its_records(store, monkeypatch):
+    monkeypatch.setattr(index, "_locked", _not_writable)
+    assert_same(load_store(store), from_records(store))
+    assert not list(store.rglob("*.parquet"))
+
+
+def _not_writable(folder):
+    import contextlib
+
+    @contextlib.contextmanager
+    def locked():
+        yield False
+
+    return locked()
+
+
+def test_index_command_rebuilds_from_the_records(store, capsys, monkeypatch):
+    load_store(store)
+    reads = counting_reads(monkeypatch)
+    main(["index", str(store)])
+    assert "indexed 8 game(s)" in capsys.readouterr().out
+    assert len(reads) == 8
+    reads.clear()
+    assert_same(load_store(store), from_records(store))
+    with pytest.raises(SystemExit):
+        main(["index", str(store / "nope")])
+
+
+def test_one_experiment_analysed_alone_leaves_the_others_rows_and_journal(store, monkeypatch):
+    exp = sorted(p.parent for p in store.rglob("experiment.json"))[0]
+    reads = counting_reads(monkeypatch)
+    games, _ = load_store(exp)
+    assert set(games["experiment_id"]) == {exp.name} and len(games) == 4 and reads == []
+    assert (store / "index" / journal.PENDING).exists()
+    assert_same(load_store(store), from_records(store.parent / "store"))
+    reads.clear()
+    load_store(store)
+    assert reads == []
