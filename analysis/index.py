@@ -186,7 +186,7 @@ def _read(folder: Path, names: Iterable[str]) -> dict[str, pa.Table]:
         if meta.get(b"bargain_index") != VERSION.encode():
             return {}
         builds.add(meta.get(b"build"))
-        out[name] = table.replace_schema_metadata(None)
+        out[name] = table.replace_schema_metadata({"first": meta.get(b"first", b"{}")})
     return out if len(builds) <= 1 else {}
 
 
@@ -197,7 +197,8 @@ def _write(folder: Path, tables: dict[str, pa.Table]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         os.close(fd)
         try:
-            pq.write_table(table.replace_schema_metadata({"bargain_index": VERSION, "build": build}), tmp)
+            meta = {"bargain_index": VERSION, "build": build, "first": json.dumps(_first(table))}
+            pq.write_table(table.replace_schema_metadata(meta), tmp)
             os.replace(tmp, folder / f"{name}.parquet")
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -281,16 +282,25 @@ def _chunks(entries: Iterable[dict]) -> Iterator[list[dict]]:
 
 def _to_tables(entries: list[dict]) -> dict[str, pa.Table]:
     """Arrow tables of a batch of index entries: every row table, and the files table."""
-    out = {name: _columns([e["rows"][name] for e in entries]) for name in rows.TABLES}
+    keys = [e["file"] for e in entries]
+    out = {name: _columns([e["rows"][name] for e in entries], keys) for name in rows.TABLES}
     out[FILES] = pa.table({"file": pa.array([e["file"] for e in entries], pa.string()),
                            "experiment_id": pa.array([e["file"].split("/")[0] for e in entries], pa.string()),
                            **{k: pa.array([e[k] for e in entries], pa.int64()) for k in ("game_index", *FINGERPRINT)}})
     return out
 
 
-def _columns(packs: list[dict]) -> pa.Table:
-    """One table from packed rows (see :func:`_pack`); columns in order of first appearance, absent ones null."""
-    columns = list(dict.fromkeys(c for p in packs for c in p["columns"]))
+def _columns(packs: list[dict], keys: list[str]) -> pa.Table:
+    """One table from packed rows (see :func:`_pack`) of the games ``keys``; absent columns are null.
+
+    Where each column first appears (the first game, in key order, and its place in that game's row)
+    goes with the table, so stacked tables order their columns as the records, read in order, would.
+    """
+    first: dict[str, tuple[str, int]] = {}
+    for key, p in zip(keys, packs):
+        for i, c in enumerate(p["columns"]):
+            first[c] = min(first.get(c, (key, i)), (key, i))
+    columns = sorted(first, key=first.__getitem__)
     values: dict[str, list] = {c: [] for c in columns}
     for p in packs:
         n = len(p["values"])
@@ -299,14 +309,26 @@ def _columns(packs: list[dict]) -> pa.Table:
                 values[c].extend([None] * n)
         for c, column in zip(p["columns"], zip(*p["values"])):
             values[c].extend(column)
-    return pa.table({c: array(v) for c, v in values.items()})
+    return _with_first(pa.table({c: array(v) for c, v in values.items()}), first)
+
+
+def _first(table: pa.Table) -> dict[str, tuple[str, int]]:
+    return {c: tuple(v) for c, v in json.loads((table.schema.metadata or {}).get(b"first", b"{}")).items()}
+
+
+def _with_first(table: pa.Table, first: dict[str, tuple[str, int]]) -> pa.Table:
+    """``table`` with its columns in first-appearance order, which its metadata records."""
+    order = sorted(table.column_names, key=lambda c: first.get(c, ("\uffff", 0)))
+    return table.select(order).replace_schema_metadata({"first": json.dumps(first)})
 
 
 def tables_from_records(records: Iterable[dict]) -> dict[str, pa.Table]:
     """The row tables of record dicts, without any index: what :func:`load` gives for their store."""
     cache: dict = {}
-    packed = ({"rows": pack(rows.record_rows(r, cache))} for r in records)
-    batches = [{name: _columns([e["rows"][name] for e in chunk]) for name in rows.TABLES} for chunk in _chunks(packed)]
+    packed = ({"file": f"{r['experiment_id']}/{r['game_index']:05d}.json", "rows": pack(rows.record_rows(r, cache))}
+              for r in records)
+    batches = [{name: _columns([e["rows"][name] for e in chunk], [e["file"] for e in chunk]) for name in rows.TABLES}
+               for chunk in _chunks(packed)]
     return {name: concat([b[name] for b in batches]) for name in rows.TABLES}
 
 
@@ -326,6 +348,15 @@ def _text(values: list) -> pa.Array:
 def concat(tables: list[pa.Table]) -> pa.Table:
     """Stack tables whose columns may differ (missing ones become null; a column typed differently becomes text)."""
     tables = [t for t in tables if t.num_columns] or [EMPTY]
+    first: dict[str, tuple[str, int]] = {}
+    for t in tables:
+        for c, at in _first(t).items():
+            first[c] = min(first.get(c, at), at)
+    tables = [t.replace_schema_metadata(None) for t in tables]
+    return _with_first(_stack(tables), first)
+
+
+def _stack(tables: list[pa.Table]) -> pa.Table:
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
