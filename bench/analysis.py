@@ -83,9 +83,10 @@ def copy_store(base: Path, n_games: int, store: Path, hook: bool) -> float | Non
     sources = []
     for exp in experiments:
         files = []
+        identity = json.loads((exp / "experiment.json").read_text())["identity"]
         for f in sorted((exp / "games").glob("*.json")):
-            key = f"{exp.name}/{f.name}"
-            line = None if hook else canonical_json(journal.entry(key, f.stat(), load_record(f), journal.CACHE))
+            record = {**load_record(f), "identity": identity}
+            line = None if hook else canonical_json(journal.entry(f"{exp.name}/{f.name}", f.stat(), record, journal.CACHE))
             files.append((f.name, f.read_bytes(), line))
         sources.append((exp, files))
     written, copy, hook_s = 0, 0, 0.0
