@@ -301,7 +301,11 @@ class ExperimentStore:
 
     def write_game(self, record: dict[str, Any]) -> Path:
         """Write a game record in the current format (see :func:`pack_record`)."""
-        return self.write_file(record["game_index"], pack_record(record))
+        path = self.write_file(record["game_index"], pack_record(record))
+        from analysis.journal import on_write  # the analysis index; imported late: only writers need it
+
+        on_write(path)
+        return path
 
     def write_file(self, index: int, data: bytes) -> Path:
         """Write a game's file atomically: its record, or another per-game document (a judge's judgements)."""
@@ -310,9 +314,6 @@ class ExperimentStore:
             atomic_write_bytes(path, data)
         except OSError as exc:
             raise write_error(path, exc) from None
-        from analysis.journal import on_write  # the analysis index; imported late: only writers need it
-
-        on_write(path)
         return path
 
     def log_run(self, n_games: int, total_games: int) -> None:

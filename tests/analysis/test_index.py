@@ -14,6 +14,7 @@ from analysis import load as load_module
 from analysis.__main__ import main
 from analysis.load import frames, iter_records, load_store
 from analysis.report import analyze
+from bargain.store import load_record
 from bargain.runner import run_experiment
 
 
@@ -118,11 +119,11 @@ def test_stale_rows_are_derived_again_from_the_records(store, monkeypatch):
     exp = largest_experiment(store)
     games = exp / "games"
     # rewritten by hand: same file, other content
-    record = json.loads((games / "00001.json").read_text())
+    record = load_record(games / "00001.json")
     record["outcome"]["discounted_utility"] = [u + 1.0 for u in record["outcome"]["discounted_utility"]]
     (games / "00001.json").write_text(json.dumps(record))
     # a game written without the hook (an older bargain, a copy)
-    extra = {**json.loads((games / "00000.json").read_text()), "game_index": 7}
+    extra = {**load_record(games / "00000.json"), "game_index": 7}
     (games / "00007.json").write_text(json.dumps(extra))
     (games / "00003.json").unlink()  # deleted
     reads = counting_reads(monkeypatch)
