@@ -38,7 +38,7 @@ from typing import Any
 
 from bargain.agents.llm import LLMAgent
 from bargain.backend import Backend, Completion
-from bargain.config import PHASES, ConfigError, lineup_keys, model_config
+from bargain.config import PHASES, ConfigError, model_config, model_keys
 from bargain.runner import Experiment, seat_keys
 from bargain.store import COMPLETE, atomic_write_json, canonical_json, load_record
 
@@ -332,7 +332,7 @@ async def play_branches(record: dict[str, Any], store: Path, todo: list[tuple[Po
                         swap_model: dict[str, Any] | None) -> tuple[list[dict[str, Any]], int, Backend]:
     """Play the branches that are not stored yet; returns (records played, skipped, backend)."""
     cfg = record["config"]
-    models = {key: model_config(cfg, key) for key in set(lineup_keys(cfg))}
+    models = {key: model_config(cfg, key) for key in model_keys(cfg)}
     if swap_model is not None:
         models[SWAP_KEY] = swap_model
     run = cfg["run"]

@@ -19,7 +19,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -27,8 +27,9 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from bargain.game.cofunding import cost_range
 from bargain.game.treaty import min_rho
 
-from bargain import roster
+from bargain import ecology, roster
 from bargain.game.rules import vote_threshold
+from bargain.perturb import PARAPHRASES
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class ModelConfig:
     price_input_per_mtok: float | None = None  # USD per million tokens, for models LiteLLM has no price for
     price_output_per_mtok: float | None = None
     server: ServerConfig | None = None
+    timeout_s: float | None = None  # this model's reply timeout; null = run.timeout_s (a person at the terminal gets longer)
 
 
 @dataclass
@@ -162,6 +164,47 @@ class EnvConfig:
     item_names: list[str] | None = None  # default: Apple, Jewel, Stone, Quill, Pencil, Book, Hat, Camera, Item_9 ...
     max_tokens: PhaseTokens = field(default_factory=PhaseTokens)
     context_overflow: ContextOverflow = ContextOverflow.end
+    agent_names: list[str] | None = None  # display name per seat; default Agent_1, Agent_2, ...
+    personas: list[Optional[str]] | None = None  # a persona/stance paragraph per seat (null: none) in its system prompt
+
+
+class Unit(str, Enum):
+    points = "points"
+    dollars = "dollars"
+
+
+@dataclass
+class PerturbConfig:
+    """Seeded prompt perturbations (bargain/perturb.py): the game underneath and its records stay the same."""
+
+    names: int = 0  # 0: names as configured; k > 0: the k-th seeded permutation of the item/issue/project names
+    scale: float = 1.0  # values (and co-funding costs and budgets) are shown multiplied by this
+    unit: Unit = Unit.points  # what values are called in the prompts: points or dollars
+    paraphrase: int = 0  # 0: the rule prompts as written; k: the k-th paraphrase (bargain/prompts/paraphrases/<k>/)
+
+
+class AccessSeats(str, Enum):
+    focal = "focal"
+    opponents = "opponents"
+    all = "all"
+
+
+@dataclass
+class AccessConfig:
+    """Access scaling: a seat drafts k candidate replies per move and a selector picks one (bargain/agents/access.py)."""
+
+    k: int = 1  # candidate replies per move; 1 = off
+    seats: AccessSeats = AccessSeats.focal  # which seats draft
+    phases: list[str] = field(default_factory=lambda: ["discussion", "proposal", "pledge", "vote"])
+    selector: ModelConfig | None = None  # null: each drafting seat's own model picks; +model@access.selector=<model>
+
+
+@dataclass
+class EcologyConfig:
+    """A mixed ecology: the seats beside the focal model drawn from a roster of conf/model names (bargain/ecology.py)."""
+
+    roster: list[str] | None = None  # e.g. [sim-weak, sim-base, sim-strong]; null: the lineup as configured
+    lineup: int = 0  # which seeded draw of the other seats (sweep it: ecology.lineup=0,1,2,...)
 
 
 @dataclass
@@ -234,6 +277,9 @@ class Config:
     game: Any = MISSING  # one of GAME_SCHEMAS, chosen by the config group (game=items|treaty|cofunding)
     env: EnvConfig = field(default_factory=EnvConfig)
     preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    access: AccessConfig = field(default_factory=AccessConfig)
+    ecology: EcologyConfig = field(default_factory=EcologyConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -264,8 +310,14 @@ def lineup_keys(cfg: Any) -> list[str]:
 
 
 def model_config(cfg: Any, key: str) -> Any:
-    """The model config under a lineup key (``model``, ``opponent`` or ``opponents.<name>``)."""
-    return cfg["opponents"][key.split(".", 1)[1]] if key.startswith("opponents.") else cfg[key]
+    """The model config under a config key (``model``, ``opponent``, ``opponents.<name>``, ``access.selector``)."""
+    return functools.reduce(lambda node, part: node[part], key.split("."), cfg)
+
+
+def model_keys(cfg: Any) -> list[str]:
+    """Every config key a job calls a model under: the lineup's, then the access selector's if there is one."""
+    selector = ["access.selector"] if (cfg.get("access") or {}).get("selector") is not None else []
+    return [*dict.fromkeys(lineup_keys(cfg)), *selector]
 
 
 def _check(ok: bool, message: str) -> None:
@@ -408,6 +460,25 @@ def _check_model(key: str, model: Any) -> None:
         _check(model.server.startup_timeout_s > 0, f"{key}.server.startup_timeout_s={model.server.startup_timeout_s} must be > 0")
 
 
+def _validate_axes(cfg: Any) -> None:
+    """Names and personas, prompt perturbations and access scaling."""
+    env, n = cfg.env, cfg.env.n_agents
+    _check_names(env.agent_names, n, "env.agent_names", "env.n_agents")
+    for name in env.agent_names or []:
+        _check(re.fullmatch(r"[\w'.-]+( [\w'.-]+)*", str(name)) is not None,
+               f"env.agent_names: {name!r} must be words of letters, digits, ' . - _ separated by single spaces")
+    _check(env.personas is None or len(env.personas) == n,
+           f"env.personas must list one persona (or null) per seat (env.n_agents={n}), got {len(env.personas or [])}")
+    p = cfg.perturb
+    _check(p.names >= 0, f"perturb.names={p.names} must be >= 0 (0: names as configured)")
+    _check(p.scale > 0, f"perturb.scale={p.scale} must be > 0")
+    _check(0 <= p.paraphrase <= PARAPHRASES, f"perturb.paraphrase={p.paraphrase} must be an integer in [0, {PARAPHRASES}]")
+    a = cfg.access
+    _check(1 <= a.k <= 16, f"access.k={a.k} must be an integer in [1, 16] (1: no drafts)")
+    for phase in a.phases:
+        _check(phase in PHASES, f"access.phases: {phase!r} must be one of {', '.join(PHASES)}")
+
+
 def validate(cfg: Any) -> None:
     """Raise ConfigError naming the key and its allowed values for anything out of range.
 
@@ -419,7 +490,9 @@ def validate(cfg: Any) -> None:
     _check_keys(cfg, Config)
     if (game_schema := GAME_SCHEMAS.get(cfg.game.name)) is not None:  # ``game`` holds one of several schemas
         _check_keys(cfg.game, game_schema, "game.")
-    models = {"model": cfg.model, "opponent": cfg.opponent, **{f"opponents.{k}": m for k, m in cfg.opponents.items()}}
+    ecology.expand(cfg)
+    keys = ["model", "opponent", *(f"opponents.{k}" for k in cfg.opponents)]
+    models = {key: model_config(cfg, key) for key in keys + ["access.selector"] * (cfg.access.selector is not None)}
     for key, model in models.items():
         problem = roster.identify(key, model)
         _check(problem is None, problem or "")
@@ -439,6 +512,7 @@ def validate(cfg: Any) -> None:
         raise ConfigError(str(exc)) from None
     _check_names(env.item_names, env.n_items, "env.item_names", "env.n_items")
     _validate_game(cfg)
+    _validate_axes(cfg)
     pref = cfg.preferences
     _check(0.0 <= pref.cooperation <= 1.0, f"preferences.cooperation={pref.cooperation} must be in [0, 1]")
     _check(
@@ -486,6 +560,7 @@ def validate_run(run: Any) -> None:
 def validate_model(key: str, model: Any) -> None:
     """Checks of one model config under config key ``key`` (a lineup seat, or the judge)."""
     _check_model(key, model)
+    _check(model.timeout_s is None or model.timeout_s > 0, f"{key}.timeout_s={model.timeout_s} must be > 0 or null")
     _check_lifecycle(key, model)
     _check_reasoning(key, model)
     _check_facts(key, model)

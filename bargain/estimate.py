@@ -107,7 +107,7 @@ def upper_bound(cfg: dict[str, Any], key: str) -> tuple[int, int]:
 
     env, model = cfg["env"], model_config(cfg, key)
     n, rounds = env["n_agents"], env["max_rounds"]
-    game = game_type(cfg)(cfg, [f"Agent_{s + 1}" for s in range(n)])
+    game = game_type(cfg)(cfg)
     prefs = game.draw(np.random.default_rng(0))
     room = reasoning_room(model["reasoning"])
     own_cap = model["params"].get("max_tokens") or 1024
@@ -119,7 +119,7 @@ def upper_bound(cfg: dict[str, Any], key: str) -> tuple[int, int]:
     def tokens(text: str) -> int:
         return estimate_tokens([{"content": text}]) if text else 0
 
-    system = tokens(game.table.system_prompt(prefs, 0))
+    system = tokens(game.system_prompt(prefs, 0))
     history = prompt = completion = 0
     for r in range(1, rounds + 1):
         turns = []  # (phase, instruction tokens, tokens of the public events shown with it)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bargain import negotiation, pledging
+from bargain import negotiation, perturb, pledging
 from bargain.game import generate_preferences
 from bargain.game.cofunding import CofundingPreferences, cost_range, generate_cofunding
 from bargain.game.treaty import TreatyPreferences, generate_treaty
@@ -40,6 +40,19 @@ def _fields(table_type: type, env: dict[str, Any]) -> dict[str, Any]:
     return {k: env[k] for k in table_type.__dataclass_fields__ if k in env}
 
 
+def agent_names(env: dict[str, Any]) -> list[str]:
+    """The seats' display names: env.agent_names, else Agent_1, Agent_2, ..."""
+    return list(env.get("agent_names") or [f"Agent_{s + 1}" for s in range(env["n_agents"])])
+
+
+def with_persona(system: str, persona: str | None) -> str:
+    """A seat's system prompt with its persona paragraph after the first line (who it is)."""
+    if not persona:
+        return system
+    first, _, rest = system.partition("\n")
+    return f"{first}\n{persona.strip()}\n{rest}"
+
+
 class Game:
     """One game kind: what the runner needs to draw, prompt, play and record it."""
 
@@ -47,9 +60,29 @@ class Game:
     prompts: ClassVar[str | None] = None  # folder of the game's own prompt templates
     unused_env: ClassVar[tuple[str, ...]] = ()  # env settings the game does not read
 
-    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
+    def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg, self.env, self.params = cfg, cfg["env"], cfg.get("game") or {}
-        self.agents = agents
+        self.agents = agent_names(self.env)
+        self.perturb = cfg.get("perturb")
+        self.wording = perturb.wording(self.perturb)
+
+    def named(self, names: list[str]) -> list[str]:
+        """The names of what is negotiated, permuted when ``perturb.names`` asks for it."""
+        return perturb.permuted(names, int((self.perturb or {}).get("names", 0)))
+
+    def system_prompt(self, prefs: Any, seat: int) -> str:
+        """The seat's rules and private preferences, with its persona if it has one."""
+        personas = self.env.get("personas") or []
+        return with_persona(self.table.system_prompt(prefs, seat), personas[seat] if seat < len(personas) else None)
+
+    def record_axes(self) -> dict[str, Any]:
+        """The record's ``game`` fields of the axes in use: personas and the prompt perturbation."""
+        axes: dict[str, Any] = {}
+        if self.env.get("personas"):
+            axes["personas"] = list(self.env["personas"])
+        if perturb.active(self.perturb):
+            axes["perturbation"] = dict(self.perturb)
+        return axes
 
     phases: ClassVar[tuple[str, ...]] = ("discussion", "thinking", "proposal", "vote", "reflection")
 
@@ -83,7 +116,8 @@ class Game:
         """The record's ``game`` block: protocol settings, names and the game's parameters."""
         protocol = ("n_agents", "max_rounds", "gamma", "vote_rule", "vote_threshold", "speaking_order", "memory")
         return {"name": self.name, **{k: self.env[k] for k in protocol if k not in self.unused_env},
-                "agent_names": self.agents, "parameters": {k: v for k, v in self.params.items() if k != "name"}}
+                "agent_names": self.agents, "parameters": {k: v for k, v in self.params.items() if k != "name"},
+                **self.record_axes()}
 
 
 class ItemGame(Game):
@@ -93,10 +127,11 @@ class ItemGame(Game):
     _FIELDS = ("n_items", "n_agents", "max_rounds", "gamma", "competition", "vote_rule", "vote_threshold",
                "speaking_order", "memory")
 
-    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
-        super().__init__(cfg, agents)
-        items = negotiation.item_names(self.env["n_items"], self.env["item_names"])
-        self.table = negotiation.Table(items=items, agents=agents, **_fields(negotiation.VoteTable, self.env))
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__(cfg)
+        items = self.named(negotiation.item_names(self.env["n_items"], self.env["item_names"]))
+        self.table = negotiation.Table(items=items, agents=self.agents, wording=self.wording,
+                                       **_fields(negotiation.VoteTable, self.env))
 
     @classmethod
     def identity(cls, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +146,8 @@ class ItemGame(Game):
 
     def record_game(self, prefs) -> dict[str, Any]:
         return {"name": self.name, **{k: self.env[k] for k in self._FIELDS}, "items": self.table.items,
-                "agent_names": self.agents, "preference_kind": prefs.kind, "cooperation": prefs.cooperation}
+                "agent_names": self.agents, "preference_kind": prefs.kind, "cooperation": prefs.cooperation,
+                **self.record_axes()}
 
     @staticmethod
     def record_preferences(prefs) -> dict[str, Any]:
@@ -143,10 +179,11 @@ class TreatyGame(Game):
     prompts = "treaty"
     unused_env = _ITEM_ONLY
 
-    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
-        super().__init__(cfg, agents)
-        issues = names(self.params["issue_names"], DEFAULT_ISSUES, "Issue", self.params["n_issues"])
-        self.table = negotiation.TreatyTable(issues=issues, agents=agents, **_fields(negotiation.VoteTable, self.env))
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__(cfg)
+        issues = self.named(names(self.params["issue_names"], DEFAULT_ISSUES, "Issue", self.params["n_issues"]))
+        self.table = negotiation.TreatyTable(issues=issues, agents=self.agents, wording=self.wording,
+                                             **_fields(negotiation.VoteTable, self.env))
 
     def example_proposal(self) -> tuple[int, ...]:
         return (50,) * len(self.table.issues)
@@ -190,10 +227,11 @@ class CofundingGame(Game):
     unused_env = _ITEM_ONLY + _VOTING
     phases = ("discussion", "thinking", "pledge", "reflection")
 
-    def __init__(self, cfg: dict[str, Any], agents: list[str]) -> None:
-        super().__init__(cfg, agents)
-        projects = names(self.params["project_names"], DEFAULT_PROJECTS, "Project", self.params["n_projects"])
-        self.table = pledging.FundingTable(projects=projects, agents=agents, **_fields(pledging.FundingTable, self.env))
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__(cfg)
+        projects = self.named(names(self.params["project_names"], DEFAULT_PROJECTS, "Project", self.params["n_projects"]))
+        self.table = pledging.FundingTable(projects=projects, agents=self.agents, wording=self.wording,
+                                           **_fields(pledging.FundingTable, self.env))
 
     def round_prompts(self, prefs: CofundingPreferences, r: int) -> list[tuple[str, str, str]]:
         table, env, head = self.table, self.env, {"round": r, "max_rounds": self.env["max_rounds"]}

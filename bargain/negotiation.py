@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
@@ -28,6 +28,7 @@ from bargain.game import (
 )
 from bargain.game import treaty
 from bargain.game.treaty import TreatyPreferences
+from bargain.perturb import Wording
 from bargain.prompts import render
 
 
@@ -39,6 +40,11 @@ async def together(*calls):
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
+
+
+def number(x: float) -> int | float:
+    """A value for a prompt's JSON: a whole number as an int, else rounded to 4 decimals."""
+    return int(round(x)) if abs(x - round(x)) < 1e-9 else round(float(x), 4)
 
 
 DEFAULT_ITEMS = ("Apple", "Jewel", "Stone", "Quill", "Pencil", "Book", "Hat", "Camera")
@@ -69,11 +75,12 @@ class VoteTable:
     thinking: bool
     reflection: bool
     reveal_votes: bool
+    wording: Wording = field(default=Wording(), kw_only=True)  # how values are shown (bargain/perturb.py)
 
     proposal_key: ClassVar[str]
 
     def rule_fields(self, seat: int) -> dict[str, Any]:
-        """The system prompt's fields about the seat, the phases, the vote rule and the discount."""
+        """The system prompt's fields about the seat, the phases, the vote rule, the discount and the unit."""
         n = len(self.agents)
         phases = [p for p, on in (("public discussion", self.discussion), ("private thinking", self.thinking)) if on]
         phases += ["proposals", "private votes"] + (["private reflection"] if self.reflection else [])
@@ -87,6 +94,8 @@ class VoteTable:
             "gamma": self.gamma,
             "round2_pct": round(100 * self.gamma, 2),
             "round3_pct": round(100 * self.gamma**2, 2),
+            "unit": self.wording.unit,
+            "total": self.wording.amount(100),
         }
 
 
@@ -113,19 +122,21 @@ class Table(VoteTable):
 
     def system_prompt(self, prefs: Preferences, seat: int) -> str:
         """Rules plus this seat's private valuations."""
+        scale, rules = self.wording.scale, self.wording.rules
         if prefs.kind == "vector":
-            values = {item: int(v) for item, v in zip(self.items, prefs.values[seat])}
+            values = {item: number(v * scale) for item, v in zip(self.items, prefs.values[seat])}
         else:
             values = {
-                item: {agent: round(float(prefs.values[seat, k, j]), 2) for j, agent in enumerate(self.agents)}
+                item: {agent: round(float(prefs.values[seat, k, j]) * scale, 2) for j, agent in enumerate(self.agents)}
                 for k, item in enumerate(self.items)
             }
+        fields = self.rule_fields(seat)
         return render(
-            "system",
+            rules + "system",
             n_items=len(self.items),
             item_list=", ".join(self.items),
-            valuations_text=render(f"valuations_{prefs.kind}", values_json=json.dumps(values)),
-            **self.rule_fields(seat),
+            valuations_text=render(rules + f"valuations_{prefs.kind}", values_json=json.dumps(values), **fields),
+            **fields,
         )
 
 
@@ -151,10 +162,12 @@ class TreatyTable(VoteTable):
 
     def system_prompt(self, prefs: TreatyPreferences, seat: int) -> str:
         """Rules plus this seat's private ideal settings and weights."""
-        private = {issue: {"ideal": int(p), "weight": int(w)}
+        scale = self.wording.scale
+        private = {issue: {"ideal": int(p), "weight": number(w * scale)}
                    for issue, p, w in zip(self.issues, prefs.positions[seat], prefs.weights[seat])}
-        return render("treaty/system", n_issues=len(self.issues), issue_list=", ".join(self.issues),
-                      preferences_json=json.dumps(private), **self.rule_fields(seat))
+        return render(self.wording.rules + "treaty/system", n_issues=len(self.issues), issue_list=", ".join(self.issues),
+                      preferences_json=json.dumps(private), example_weight=self.wording.amount(30),
+                      example_points=self.wording.amount(27), **self.rule_fields(seat))
 
 
 async def open_round(table: Any, agents: list[LLMAgent], r: int, rng: np.random.Generator,
@@ -251,11 +264,12 @@ async def _vote(table: VoteTable, prefs: Any, agent: LLMAgent, r: int, proposals
 def vote_instruction(table: VoteTable, prefs: Any, seat: int, r: int, proposals: list[tuple[int, tuple]]) -> str:
     """The vote prompt of one seat, reminding it what each proposal is worth to it."""
     lines = []
+    scale, unit = table.wording.scale, table.wording.unit
     for i, (proposer, proposal) in enumerate(proposals, start=1):
-        worth = float(table.utilities(prefs, proposal)[seat])
+        worth = float(table.utilities(prefs, proposal)[seat]) * scale
         lines.append(
             f"Proposal {i} by {table.agents[proposer]}: {table.describe(proposal)} "
-            f"(worth {worth:g} points to you, {worth * table.gamma ** (r - 1):.4g} after this round's discount)"
+            f"(worth {worth:g} {unit} to you, {worth * table.gamma ** (r - 1):.4g} after this round's discount)"
         )
     return render(
         "vote",

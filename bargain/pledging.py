@@ -12,7 +12,7 @@ the re-asks keeps its standing pledge (nothing in round 1), and the move is reco
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,8 @@ import numpy as np
 from bargain.agents.llm import LLMAgent
 from bargain.agents.parsing import parse_funding_plan, parse_text
 from bargain.game.cofunding import CofundingPreferences, funded, utilities
-from bargain.negotiation import open_round, together
+from bargain.negotiation import number, open_round, together
+from bargain.perturb import Wording
 from bargain.prompts import render
 
 SAME_PLAN = 0.005  # plans agree when every amount is within half a cent
@@ -39,24 +40,37 @@ class FundingTable:
     discussion_turns: int
     thinking: bool
     reflection: bool
+    wording: Wording = field(default=Wording(), kw_only=True)  # values, costs and budgets are shown scaled
 
     def system_prompt(self, prefs: CofundingPreferences, seat: int) -> str:
         """Rules, costs and budgets, plus this seat's private values."""
         phases = [p for p, on in (("public discussion", self.discussion), ("private thinking", self.thinking)) if on]
         phases += ["pledges", "feedback"] + (["private reflection"] if self.reflection else [])
+        scale = self.wording.scale
         return render(
-            "cofunding/system",
+            self.wording.rules + "cofunding/system",
             name=self.agents[seat],
             n_agents=len(self.agents),
             n_projects=len(self.projects),
             agent_list=", ".join(self.agents),
             project_list=", ".join(self.projects),
-            costs_json=json.dumps(dict(zip(self.projects, (int(c) for c in prefs.costs)))),
-            budgets_json=json.dumps(dict(zip(self.agents, (float(b) for b in prefs.budgets)))),
+            costs_json=json.dumps(dict(zip(self.projects, (number(c * scale) for c in prefs.costs)))),
+            budgets_json=json.dumps(dict(zip(self.agents, (float(b) * scale for b in prefs.budgets)))),
             max_rounds=self.max_rounds,
             phase_list=", ".join(phases),
-            values_json=json.dumps(dict(zip(self.projects, (int(v) for v in prefs.values[seat])))),
+            values_json=json.dumps(dict(zip(self.projects, (number(v * scale) for v in prefs.values[seat])))),
+            unit=self.wording.unit,
+            total=self.wording.amount(100),
         )
+
+    def parse_plan(self, prefs: CofundingPreferences):
+        """The parser of a plan reply (in the amounts shown), returning the plan in the game's own units."""
+        scale = self.wording.scale
+        parse = partial(parse_funding_plan, agent_names=self.agents, project_names=self.projects,
+                        budgets=[float(b) * scale for b in prefs.budgets])
+        if scale == 1:
+            return parse
+        return lambda reply: tuple(tuple(x / scale for x in row) for row in parse(reply))
 
     def pledge_instruction(self, prefs: CofundingPreferences, header: dict[str, int], own: np.ndarray,
                            totals: np.ndarray | None) -> str:
@@ -64,7 +78,8 @@ class FundingTable:
         if totals is None:
             status = "Nobody has pledged yet."
         else:
-            lines = [f"- {name}: {mine:.2f}, {total:.2f} of {int(cost)} ({_verdict(total, cost)})"
+            s = self.wording.scale
+            lines = [f"- {name}: {mine * s:.2f}, {total * s:.2f} of {number(cost * s)} ({_verdict(total, cost, s)})"
                      for name, mine, total, cost in zip(self.projects, own, totals, prefs.costs)]
             status = "Last round, per project: your pledge, everyone's total, the cost:\n" + "\n".join(lines)
         return render("cofunding/pledge", status_text=status, agent_list=", ".join(self.agents),
@@ -72,7 +87,8 @@ class FundingTable:
 
     def feedback(self, prefs: CofundingPreferences, r: int, totals: np.ndarray, same: bool) -> str:
         """The public announcement after the pledges of round r."""
-        parts = [f"{name} {total:.2f} of {int(cost)} ({_verdict(total, cost)})"
+        s = self.wording.scale
+        parts = [f"{name} {total * s:.2f} of {number(cost * s)} ({_verdict(total, cost, s)})"
                  for name, total, cost in zip(self.projects, totals, prefs.costs)]
         if same:
             verdict = "Every plan was the same, so the game ends with these pledges."
@@ -83,8 +99,8 @@ class FundingTable:
         return f"[Round {r}] Pledge totals: {', '.join(parts)}. {verdict}"
 
 
-def _verdict(total: float, cost: float) -> str:
-    return "funded" if total >= cost - 1e-6 else f"short by {cost - total:.2f}"
+def _verdict(total: float, cost: float, scale: float) -> str:
+    return "funded" if total >= cost - 1e-6 else f"short by {(cost - total) * scale:.2f}"
 
 
 async def play(table: FundingTable, prefs: CofundingPreferences, agents: list[LLMAgent], rng: np.random.Generator,
@@ -96,8 +112,7 @@ async def play(table: FundingTable, prefs: CofundingPreferences, agents: list[LL
     """
     rounds = [] if rounds is None else rounds
     n = len(agents)
-    parse = partial(parse_funding_plan, agent_names=table.agents, project_names=table.projects,
-                    budgets=[float(b) for b in prefs.budgets])
+    parse = table.parse_plan(prefs)
     pledges = np.zeros(prefs.values.shape)  # the standing pledges: everyone's own row of its last valid plan
     totals = None
     for r in range(1, table.max_rounds + 1):

@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from bargain.agents.access import Access
 from bargain.agents.llm import ContextLimitExceeded, LLMAgent
 from bargain.backend import Backend, BudgetExceeded, Failure, FatalBackendError, ModelCallError
 from bargain.backend.progress import progress_bar
-from bargain.config import PHASES, lineup_keys, model_config, validate
+from bargain import perturb
+from bargain.config import PHASES, lineup_keys, model_config, model_keys, validate
 from bargain.games import game_type
 from bargain.prompts import templates_hash
 from bargain.signals import SIGNALS, Stopped, stop_on_signals
@@ -102,6 +104,9 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         del env["context_overflow"]
     if env["vote_rule"] != "supermajority" and str(env["vote_threshold"]) == "2/3":
         env["vote_threshold"] = 0.6667  # the default before thresholds were exact: it plays no part here
+    for key in ("agent_names", "personas"):
+        if env.get(key) is None:
+            env.pop(key, None)
     game = game_type(cfg)
     return {
         "schema_version": IDENTITY_VERSION,
@@ -110,7 +115,20 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         **game.identity({**cfg, "env": env}),
         "lineup": lineup,
         "prompts": templates_hash(game.prompts),
+        **axes_identity(cfg),
     }
+
+
+def axes_identity(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The prompt perturbation and access scaling, only when in use (older experiments keep their ids)."""
+    axes: dict[str, Any] = {}
+    if perturb.active(cfg.get("perturb")):
+        axes["perturb"] = {**cfg["perturb"], "prompts": perturb.prompts_hash(cfg["perturb"], game_type(cfg).prompts)}
+    access = cfg.get("access") or {}
+    if access.get("k", 1) > 1:
+        selector = access["selector"] and {k: access["selector"][k] for k in ("litellm_model", "params", "reasoning")}
+        axes["access"] = {**access, "selector": selector, "prompts": templates_hash("access")}
+    return axes
 
 
 def _redact(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +188,7 @@ class Experiment:
         self._tasks: list[asyncio.Task] = []
         n = self.env["n_agents"]
         self.seats_per_draw = n if cfg["counterbalance"] else 1
-        self.game = game_type(cfg)(cfg, [f"Agent_{s + 1}" for s in range(n)])
+        self.game = game_type(cfg)(cfg)
 
     @property
     def total_games(self) -> int:
@@ -182,7 +200,17 @@ class Experiment:
             "seat": seat, "name": self.game.agents[seat], "role": "focal" if key == "model" else "opponent",
             "model": model["name"], "litellm_model": model["litellm_model"],
             "params": model["params"], "reasoning": model["reasoning"], "metadata": model["metadata"],
+            **({"access": {"k": access.k, "phases": list(access.phases), "selector": model_config(self.cfg, access.selector)["name"]}}
+               if (access := self._access(key)) else {}),
         }
+
+    def _access(self, key: str) -> Access | None:
+        """The drafting of the seat played by the model under ``key`` (access scaling), or None."""
+        access = self.cfg.get("access") or {}
+        drafting = {"focal": key == "model", "opponents": key != "model", "all": True}[access.get("seats", "focal")]
+        if access.get("k", 1) < 2 or not drafting:
+            return None
+        return Access(access["k"], tuple(access["phases"]), "access.selector" if access["selector"] else key)
 
     def make_agents(self, prefs: Any, keys: list[str], index: int, calls: list[dict[str, Any]]) -> list[LLMAgent]:
         """One agent per seat, playing the model under ``keys[seat]`` (counterfactual branches wrap them)."""
@@ -191,13 +219,14 @@ class Experiment:
                 seat,
                 key,
                 self.backend,
-                self.game.table.system_prompt(prefs, seat),
+                self.game.system_prompt(prefs, seat),
                 memory=self.env["memory"],
                 max_reasks=self.env["max_reasks"],
                 call_key={"experiment": self.id, "game": index},
                 calls=calls,
                 reply_caps=self.env["max_tokens"],
                 context_overflow=self.env["context_overflow"],
+                access=self._access(key),
             )
             for seat, key in enumerate(keys)
         ]
@@ -395,7 +424,7 @@ def job_backend(cfg: dict[str, Any], models: dict[str, dict[str, Any]] | None = 
     store = Path(cfg["store"]).expanduser()
     run = cfg["run"]
     return Backend(
-        models or {key: model_config(cfg, key) for key in set(lineup_keys(cfg))},
+        models or {key: model_config(cfg, key) for key in model_keys(cfg)},
         run,
         cache_dir=run.get("cache_dir") or store / ".cache",
         ledger=store / ".ledger" / f"{run.get('ledger') or 'spend'}.jsonl",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from bargain.agents.access import Access, draft_and_select
 from bargain.agents.parsing import ParseError
 from bargain.backend import Backend
 from bargain.backend.limits import estimate_tokens
@@ -51,6 +52,7 @@ class LLMAgent:
         calls: list[dict[str, Any]],
         reply_caps: dict[str, int | None] | None = None,
         context_overflow: str = "end",
+        access: Access | None = None,
     ) -> None:
         self.seat = seat
         self.model = model
@@ -59,6 +61,7 @@ class LLMAgent:
         self.max_reasks = max_reasks
         self.reply_caps = reply_caps or {}
         self.context_overflow = context_overflow
+        self.access = access  # drafts and a selector (access scaling), or None
         self.call_key = call_key
         self.calls = calls
         self.transcript: list[dict[str, str]] = [{"role": "system", "content": system_prompt}]
@@ -82,14 +85,9 @@ class LLMAgent:
             sent = self._fit(sent, turn_start, self.backend.prompt_room(self.model, cap), f"{phase} in round {round_}")
             messages = [m for start, end in sent for m in self.transcript[start:end]]
             key = {**self.call_key, "seat": self.seat, "turn": self._turn, "attempt": attempt}
-            reply = await self.backend.complete(self.model, messages, key, reply_cap=cap)
-            self.transcript.append({"role": "assistant", "content": reply.text})
-            try:
-                parsed, error = parse(reply.text), None
-            except ParseError as exc:
-                parsed, error = None, str(exc)
-            self.calls.append(
-                {
+
+            def record(reply: Any, parsed: Any, error: str | None, access: dict | None = None) -> None:
+                entry = {
                     "seat": self.seat,
                     "round": round_,
                     "phase": phase,
@@ -108,7 +106,18 @@ class LLMAgent:
                     "started": reply.started,
                     "finished": reply.finished,
                 }
-            )
+                self.calls.append({**entry, "access": access} if access else entry)
+
+            if self.access and phase in self.access.phases:
+                reply, access = await draft_and_select(self, self.access, messages, key, cap, parse, record)
+            else:
+                reply, access = await self.backend.complete(self.model, messages, key, reply_cap=cap), None
+            self.transcript.append({"role": "assistant", "content": reply.text})
+            try:
+                parsed, error = parse(reply.text), None
+            except ParseError as exc:
+                parsed, error = None, str(exc)
+            record(reply, parsed, error, access)
             if error is None:
                 self._turn += 1
                 return Move(parsed, reply.text, None)

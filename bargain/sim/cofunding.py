@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bargain.game.cofunding import CofundingPreferences, all_sets, lindahl
-from bargain.sim.observe import History, mentioned_items, read_history
+from bargain.sim.observe import History, max_rounds_of, mentioned_items, read_history
 from bargain.sim.strategies import STRATEGIES, aspiration
 
 _PLAN = re.compile(r"plan: (\{.*\})")
@@ -41,7 +41,7 @@ class FundingSituation(History):
 def read(messages: list[dict]) -> FundingSituation:
     """Recover a participant's situation from the messages it was sent."""
     system = messages[0]["content"]
-    me = re.search(r"You are (\S+), one of", system).group(1)
+    me = re.search(r"You are (.+?), one of", system).group(1)
     agents = re.search(r"Participants: (.*)\.\n", system).group(1).split(", ")
     projects = re.search(r"Projects: (.*)\.\n", system).group(1).split(", ")
     costs = json.loads(re.search(r"Project costs: (.*)\n", system).group(1))
@@ -49,7 +49,7 @@ def read(messages: list[dict]) -> FundingSituation:
     values = json.loads(system.strip().splitlines()[-1])
     sit = FundingSituation(
         me=agents.index(me), agents=agents, projects=projects,
-        max_rounds=int(re.search(r"lasts at most (\d+) rounds", system).group(1)),
+        max_rounds=max_rounds_of(messages),
         costs=np.array([costs[p] for p in projects], dtype=float),
         budgets=np.array([budgets[a] for a in agents], dtype=float),
         values=np.array([values[p] for p in projects], dtype=float),

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _HEADER = re.compile(r"## Round (\d+)/(\d+) · (public discussion|private thinking|proposal|pledge|private vote|private reflection)")
-_PROPOSAL = re.compile(r"Proposal (\d+) by (\S+): (\{.*?\}) \(worth")
-_SAYS = re.compile(r"\[Round (\d+)\] (\S+) says: (.*)")
-_VOTES = re.compile(r"Proposal (\d+) by (\S+): ((?:\S+ (?:accept|reject|invalid)(?:, )?)+)\.")
+# Agent names may hold spaces (env.agent_names), never commas or colons.
+_PROPOSAL = re.compile(r"Proposal (\d+) by ([^:,]+?): (\{.*?\}) \(worth")
+_SAYS = re.compile(r"\[Round (\d+)\] ([^:,]+?) says: (.*)")
+_VOTES = re.compile(r"Proposal (\d+) by ([^:,]+?): ((?:[^:,]+? (?:accept|reject|invalid)(?:, )?)+)\.")
 PHASES = {
     "public discussion": "discussion",
     "private thinking": "thinking",
@@ -64,6 +65,11 @@ class Situation(History):
         return len(self.items)
 
 
+def max_rounds_of(messages: list[dict]) -> int:
+    """The game's round limit, from the round headers of the instructions (the rules' wording may vary)."""
+    return int(next(m for m in map(_HEADER.search, (m["content"] for m in messages[1:] if m["role"] == "user")) if m).group(2))
+
+
 def _owners(allocation: dict, agents: list[str], items: list[str]) -> tuple[int, ...]:
     owners = [0] * len(items)
     for agent, names in allocation.items():
@@ -75,10 +81,10 @@ def _owners(allocation: dict, agents: list[str], items: list[str]) -> tuple[int,
 def read(messages: list[dict]) -> Situation:
     """Recover the situation from the system prompt and every instruction received so far."""
     system = messages[0]["content"]
-    me_name = re.search(r"You are (\S+), one of", system).group(1)
+    me_name = re.search(r"You are (.+?), one of", system).group(1)
     agents = re.search(r"Participants: (.*)\.\n", system).group(1).split(", ")
     items = re.search(r"Items: (.*)\.\n", system).group(1).split(", ")
-    max_rounds = int(re.search(r"lasts at most (\d+) rounds", system).group(1))
+    max_rounds = max_rounds_of(messages)
     gamma = float(re.search(r"multiplied by ([\d.]+)\^", system).group(1))
     raw = json.loads(system.strip().splitlines()[-1])
     me = agents.index(me_name)

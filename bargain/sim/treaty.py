@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bargain.game.treaty import TreatyPreferences, most_acceptable, nash_bargaining
-from bargain.sim.observe import History, read_history
+from bargain.sim.observe import History, max_rounds_of, read_history
 from bargain.sim.strategies import STRATEGIES, aspiration
 
 
@@ -33,13 +33,13 @@ class TreatySituation(History):
 def read(messages: list[dict]) -> TreatySituation:
     """Recover a delegation's situation from the messages it was sent."""
     system = messages[0]["content"]
-    me = re.search(r"You are (\S+), one of", system).group(1)
+    me = re.search(r"You are (.+?), one of", system).group(1)
     agents = re.search(r"Delegations: (.*)\.\n", system).group(1).split(", ")
     issues = re.search(r"Issues: (.*)\.\n", system).group(1).split(", ")
     private = json.loads(system.strip().splitlines()[-1])
     sit = TreatySituation(
         me=agents.index(me), agents=agents, issues=issues,
-        max_rounds=int(re.search(r"lasts at most (\d+) rounds", system).group(1)),
+        max_rounds=max_rounds_of(messages),
         positions=np.array([private[k]["ideal"] for k in issues], dtype=float),
         weights=np.array([private[k]["weight"] for k in issues], dtype=float),
     )
