@@ -129,7 +129,6 @@ class ModelConfig:
     price_input_per_mtok: float | None = None  # USD per million tokens, for models LiteLLM has no price for
     price_output_per_mtok: float | None = None
     server: ServerConfig | None = None
-    timeout_s: float | None = None  # this model's reply timeout; null = run.timeout_s (a person at the terminal gets longer)
 
 
 @dataclass
@@ -560,7 +559,6 @@ def validate_run(run: Any) -> None:
 def validate_model(key: str, model: Any) -> None:
     """Checks of one model config under config key ``key`` (a lineup seat, or the judge)."""
     _check_model(key, model)
-    _check(model.timeout_s is None or model.timeout_s > 0, f"{key}.timeout_s={model.timeout_s} must be > 0 or null")
     _check_lifecycle(key, model)
     _check_reasoning(key, model)
     _check_facts(key, model)

@@ -378,11 +378,12 @@ class Experiment:
         if todo is None:
             todo, kept = self.plan()
         records: list[dict[str, Any]] = []
-        slots = asyncio.Semaphore(self.cfg["run"]["game_concurrency"])
+        humans = any(self.backend.models[k]["litellm_model"].startswith("human/") for k in self.backend.models)
+        slots = asyncio.Semaphore(1 if humans else self.cfg["run"]["game_concurrency"])  # a person plays one game at a time
         budget = self.backend.budget
         unstarted = 0
 
-        async with progress_bar(len(todo), self.backend, self.cfg["run"]["progress"]) as bar:
+        async with progress_bar(len(todo), self.backend, self.cfg["run"]["progress"] and not humans) as bar:
 
             async def one(index: int) -> None:
                 nonlocal unstarted

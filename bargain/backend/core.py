@@ -48,7 +48,7 @@ import litellm  # noqa: E402
 import openai  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
 
-from bargain import sim  # noqa: E402
+from bargain import human, sim  # noqa: E402
 from bargain.backend.budget import Budget, Ledger  # noqa: E402
 from bargain.backend.cache import ReplayCache, cache_key  # noqa: E402
 from bargain.backend.limits import Limiter  # noqa: E402
@@ -244,8 +244,23 @@ def _player_bug(model: str, exc: Exception) -> litellm.BadRequestError:
     )
 
 
+class _HumanProvider(CustomLLM):
+    """Serves ``human/terminal``: a person types the seat's replies (:mod:`bargain.human`)."""
+
+    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        text = await asyncio.to_thread(human.TERMINAL.ask, messages)
+        prompt_tokens = sum(len(str(m["content"])) for m in messages) // 4  # counted like the offline players'
+        return litellm.ModelResponse(
+            model="human/terminal",
+            choices=[{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            usage=litellm.Usage(prompt_tokens=prompt_tokens, completion_tokens=len(text) // 4 + 1,
+                                total_tokens=prompt_tokens + len(text) // 4 + 1),
+        )
+
+
 SIM_PROVIDER = _SimProvider()
-litellm.custom_provider_map = [{"provider": "sim", "custom_handler": SIM_PROVIDER}]
+litellm.custom_provider_map = [{"provider": "sim", "custom_handler": SIM_PROVIDER},
+                               {"provider": "human", "custom_handler": _HumanProvider()}]
 # No LiteLLM logging callback is set, so nothing of a call is logged anywhere; its redaction switch would
 # only deep-copy every growing conversation on every call (a tenth of a call's CPU) to redact a log no one writes.
 litellm.turn_off_message_logging = False
