@@ -37,7 +37,7 @@ from analysis.behaviour.judge import iter_judgements
 from analysis.game_views import game_view
 from analysis.load import condition_cols, experiment_dirs, iter_records
 from analysis.load import capability_label as axis_label
-from analysis.report import Result, group_keys
+from analysis.report import AXES_TABLES, Result, group_keys
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,18 @@ NOTES = {
                              "(intervals resample games).",
     "turning_points": "Per game and swap: the last branch point at which swapping the seat's model still changes "
                       "its result (decided_at), and the next one (turning_point), after which it no longer does.",
+    "name_effect": "Name effect: the share of the seat holding a display name minus the mean share of the seats "
+                   "of the same game, per model and pooled ('all'); seats lists the seats the name held.",
+    "ecology": "Games of three or more: every seat's payoff relative to the other seats of its game (vs_others, "
+               "utility units), its share relative to an equal split (relative_share, 1 = equal) and relative to "
+               "the reference solution (exploitation index vs the Nash bargaining solution). Invasion: one focal "
+               "model among copies of a resident (against = the resident, or the invader for resident seats).",
+    "perturbation_variance": "Fraction of the focal share's variance explained by the model, the prompt "
+                             "perturbation and the preference draw (main effects); residual = interactions and noise.",
+    "perturbation_slope": "The focal share's capability slope (fractional logit) per prompt perturbation, its "
+                          "difference from the unperturbed slope, and Cochran's Q test of equal slopes; stable = "
+                          "not rejected at 5% and every slope has the unperturbed sign.",
+    "access": "Access scaling: the focal share, calls and cost per game by the number of drafts k per move.",
 }
 
 
@@ -113,7 +125,8 @@ def write_report(result: Result, store: str | Path, path: str | Path, judgements
         "games_per_block": GAMES_PER_BLOCK, "block_folder": folder.name if split else None,
         "n_judge_labels": n_labels,
         "records": {d.name: os.path.relpath(d / "games", path.parent.resolve()) for d in experiment_dirs(store)},
-        "tables": [table_payload(name, df) for name, df in result.tables.items() if name not in TIDY_TABLES],
+        "tables": [table_payload(name, df) for name, df in result.tables.items()
+                   if name not in TIDY_TABLES and not (name in AXES_TABLES and df.empty)],  # axes the store does not vary
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     if folder.is_dir():  # a previous report's blocks: stale either way

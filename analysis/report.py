@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import branching, figures, fits, ratings, tables
+from analysis import axes, branching, figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
 from analysis.behaviour.tables import behaviour_tables
 from analysis.competence import competence_table
@@ -19,9 +19,11 @@ from analysis.sensitivity import sensitivity_table
 log = logging.getLogger(__name__)
 
 CAPABILITY_PREFERENCE = ("params_b", "arena_elo", "release_date", "skill")
+AXES_TABLES = ("name_effect", "ecology", "perturbation_variance", "perturbation_slope", "access")  # empty unless in use
 # Summary tables also get a Markdown version; the two tidy tables are too long for that.
 SUMMARIES = ("headline", "scaling", "scaling_points", "competence", "sensitivity", "ratings", "seat_effect",
-             "competition", "validity", "conditions")
+             "competition", "validity", "conditions",
+             *AXES_TABLES)
 HEADLINE_COLS = ("n_obs", "n_clusters", "mean", "slope", "slope_ci_low", "slope_ci_high", "slope_p",
                  "slope_boot_low", "slope_boot_high", "preferred", "reference", "crossover",
                  "crossover_in_range", "backtest_error", "backtest_covered")
@@ -90,6 +92,11 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
         "competition": tables.by_competition(games, keys, n_boot=n_boot, seed=seed),
         "validity": tables.validity(agents),
         "conditions": conditions_table(games),
+        "name_effect": axes.name_effects(agents, n_boot=n_boot, seed=seed),
+        "ecology": axes.ecology(agents, n_boot=n_boot, seed=seed),
+        "perturbation_variance": axes.perturbation_variance(games),
+        "perturbation_slope": axes.perturbation_slopes(scaling, keys),
+        "access": axes.access(games, n_boot=n_boot, seed=seed),
         **behaviour_tables(store, agents, focal, keys, judgements, n_boot=n_boot, seed=seed),
         **branching.report_tables(store, n_boot=n_boot, seed=seed),
     }
@@ -161,6 +168,8 @@ def report_markdown(result: Result, store: str | Path) -> str:
              "(slope on the logit scale), exploitation-index laws least squares; `preferred` compares the "
              "linear law with a plateau law by (Q)AIC.", ""]
     for name in SUMMARIES:
+        if name in AXES_TABLES and result.tables[name].empty:
+            continue  # an axis the store does not vary
         parts += [f"## {name}", "", to_markdown(result.tables[name]), ""]
     behaviour = [name for name in BEHAVIOUR_SUMMARIES if name in result.tables]
     if behaviour:

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from analysis import metrics
+from bargain import perturb
 from bargain.game import cofunding, treaty
 from bargain.store import canonical_json
 
@@ -21,7 +22,7 @@ from bargain.store import canonical_json
 PARAMETER_COLS = tuple(dict.fromkeys((*treaty.PARAMETERS, *cofunding.PARAMETERS)))
 # Descriptive per-game columns from the record (the condition itself comes from the identity).
 GAME_COLS = ("n_agents", "n_items", "max_rounds", "gamma", "preference_kind", "cooperation",
-             "vote_rule", "speaking_order", "memory", "game", *PARAMETER_COLS)
+             "vote_rule", "speaking_order", "memory", "game", *PARAMETER_COLS, "perturbation", "access_k")
 # Identity fields that define no condition: the record format; the root seed (more seeds are more
 # draws of the same condition); counterbalancing (it decides which seats are played, not how a game
 # is played: a draw's game in a given seat is the same either way).
@@ -138,7 +139,9 @@ def tidy_record(record: dict) -> tuple[dict, list[dict]]:
     agreement = bool(outcome.get("agreement"))
     raw = outcome.get("raw_utility") or [0.0] * n
     disc = outcome.get("discounted_utility") or [0.0] * n
-    conditions = {**g, **(g.get("parameters") or {}), "game": g.get("name", "items")}
+    conditions = {**g, **(g.get("parameters") or {}), "game": g.get("name", "items"),
+                  "perturbation": perturb.label(g.get("perturbation")),  # axes: "none" and 1 when not in use
+                  "access_k": (agents[focal_seat].get("access") or {}).get("k", 1)}
     moves = _move_counts(record.get("rounds") or [], n)
     calls = _call_counts(record.get("calls") or [], n)
     invalid = record.get("invalid_moves") or [0] * n

@@ -60,7 +60,7 @@ def label(perturb: dict[str, Any] | None) -> str:
     """A short name of a perturbation for tables and filters: ``none`` or e.g. ``names=1 scale=10 unit=dollars``."""
     if not active(perturb):
         return "none"
-    return " ".join(f"{k}={perturb[k]:g}" if isinstance(perturb[k], float) else f"{k}={perturb[k]}"
+    return " ".join(f"{k}={perturb[k]:g}" if isinstance(perturb[k], (int, float)) else f"{k}={perturb[k]}"
                     for k, v in DEFAULTS.items() if perturb.get(k, v) != v)
 
 
