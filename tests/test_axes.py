@@ -161,3 +161,45 @@ def test_access_is_part_of_the_identity_and_its_drafts_hit_the_budget(make_cfg):
     one = run_experiment(make_cfg(*priced, "access.k=1")).records[0]
     (capped,) = run_experiment(make_cfg(*priced, "access.k=3", f"run.budget_usd={one['totals']['cost_usd'] * 1.5}")).records
     assert capped["status"] == "budget_exceeded"  # the drafts cost more than the same game without them
+
+
+def test_mixed_ecology_lineups_are_seeded_draws_from_the_roster(make_cfg):
+    roster = "ecology.roster=[sim-weak,sim-base,boulware,conceder,fair]"
+    pair = make_cfg(roster, "ecology.lineup=3", *FAST)
+    validate(pair)
+    assert pair.opponent.name in {"sim-weak", "sim-base", "boulware", "conceder", "fair"} and not pair.opponents
+    lineups = []
+    for lineup in range(4):
+        cfg = make_cfg(roster, f"ecology.lineup={lineup}", "env.n_agents=5")
+        validate(cfg)
+        validate(cfg)  # idempotent: the sweeper validates, then the job again
+        lineups.append([cfg.opponents[k].name for k in sorted(cfg.opponents)] + [cfg.opponent.name])
+    assert all(len(lineup) == 4 for lineup in lineups) and len({tuple(lineup) for lineup in lineups}) > 1
+    again = make_cfg(roster, "ecology.lineup=2", "env.n_agents=5")
+    validate(again)
+    assert [again.opponents[k].name for k in sorted(again.opponents)] + [again.opponent.name] == lineups[2]
+
+
+def test_ecologies_play_end_to_end(make_cfg):
+    """A mixed pair (n = 2) and a mixed ecology of three; the records name the drawn models."""
+    roster = "ecology.roster=[sim-weak,boulware,conceder]"
+    (pair,) = run_experiment(make_cfg(roster, "ecology.lineup=1", *FAST, "counterbalance=false")).records
+    check_calls(pair)
+    cfg = make_cfg(roster, "ecology.lineup=0", "game=cofunding", "env.n_agents=3", *FAST, "counterbalance=false")
+    validate(cfg)
+    drawn = [cfg.opponents[k].name for k in sorted(cfg.opponents)] + [cfg.opponent.name]
+    (three,) = run_experiment(cfg).records
+    check_cofunding(three)
+    assert [a["model"] for a in three["agents"]] == ["sim-strong", *drawn]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["ecology.roster=[sim-weak,nosuchmodel]"], "ecology.roster: 'nosuchmodel' is not a model config"),
+    (["ecology.roster=[sim-weak]", "env.n_agents=3", "+model@opponents.b=sim-base"],
+     "ecology.roster draws every seat beside the model; leave opponents empty (got opponents.b)"),
+    (["ecology.roster=[sim-weak]", "ecology.lineup=-1"], "ecology.lineup=-1 must be >= 0"),
+])
+def test_bad_ecology_settings_name_the_key(make_cfg, overrides, message):
+    with pytest.raises(ConfigError) as excinfo:
+        validate(make_cfg(*overrides))
+    assert message in str(excinfo.value)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from bargain.config import register, validate
@@ -27,8 +28,14 @@ def compose_preset(name: str):
 
 
 def axes(cfg) -> list[list[str]]:
-    """The preset's sweep axes as override lists, one per value."""
-    return [[f"{key}={value.strip()}" for value in str(values).split(",")] for key, values in cfg.hydra.sweeper.params.items()]
+    """The preset's sweep axes as override lists, one per value (parsed as Hydra does: values may be lists)."""
+    parser = OverridesParser.create()
+    out = []
+    for key, values in cfg.hydra.sweeper.params.items():
+        override = parser.parse_override(f"{key}={values}")
+        choices = override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
+        out.append([f"{key}={value}" for value in choices])
+    return out
 
 
 def cells(cfg) -> list[list[str]]:
@@ -47,7 +54,7 @@ def covering_cells(cfg) -> list[list[str]]:
 
 def test_every_preset_is_tested():
     assert set(PRESETS) == {"smoke", "qwen_ladder", "qwen3_ladder", "competition", "three_agents", "elo_roster",
-                            "main_grid"}
+                            "main_grid", "names", "invasion", "ecology", "robustness", "access"}
 
 
 @pytest.mark.parametrize("name", PRESETS)
