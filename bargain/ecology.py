@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 PREFIX = "ecology_"
 
@@ -42,8 +42,9 @@ def expand(cfg: Any) -> None:
             raise ConfigError(f"ecology.roster: {name!r} is not a model config (conf/model/{name}.yaml)")
         models[name] = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path))
     *others, last = draw(list(eco.roster), cfg.env.n_agents, eco.lineup)
-    for key in list(cfg.opponents):
-        del cfg.opponents[key]
-    for j, name in enumerate(others, start=1):
-        cfg.opponents[f"{PREFIX}{j}"] = models[name]
+    with open_dict(cfg.opponents):
+        for key in list(cfg.opponents):
+            del cfg.opponents[key]
+        for j, name in enumerate(others, start=1):
+            cfg.opponents[f"{PREFIX}{j}"] = models[name]
     cfg.opponent = models[last]

@@ -120,6 +120,9 @@ def upper_bound(cfg: dict[str, Any], key: str) -> tuple[int, int]:
         return estimate_tokens([{"content": text}]) if text else 0
 
     system = tokens(game.system_prompt(prefs, 0))
+    access = cfg.get("access") or {}
+    drafting = {"focal": key == "model", "opponents": key != "model", "all": True}[access.get("seats", "focal")]
+    drafts = access.get("k", 1) if drafting else 1  # k drafts, then a selection prompt showing them all
     history = prompt = completion = 0
     for r in range(1, rounds + 1):
         turns = []  # (phase, instruction tokens, tokens of the public events shown with it)
@@ -130,8 +133,12 @@ def upper_bound(cfg: dict[str, Any], key: str) -> tuple[int, int]:
         for phase, instruction, events in turns:
             asked = instruction + events
             sent = system + (history + asked if env["memory"] == "full" else asked)
-            prompt += min(sent, window - cap(phase) - room)  # a longer prompt ends the game (or is compacted)
-            completion += cap(phase) + room
+            calls = drafts if drafts > 1 and phase in access["phases"] else 1
+            prompt += min(sent, window - cap(phase) - room) * calls  # a longer prompt ends the game (or is compacted)
+            completion += (cap(phase) + room) * calls
+            if calls > 1:
+                prompt += min(sent + calls * cap(phase), window - room)
+                completion += room + tokens('{"choice": 1}')
             history += asked + cap(phase)
     return prompt, completion
 
