@@ -178,11 +178,27 @@ def game_payload(record: dict, labels: list[dict]) -> dict:
         "agents": [{k: a.get(k) for k in ("seat", "name", "model", "role")} for a in record["agents"]],
         "preferences": {k: record["preferences"].get(k) for k in ("kind", "values", "cosine")},
         "rounds": rounds, "outcome": record.get("outcome"), "totals": record.get("totals"), "view": game_view(record),
-        "calls": [{**{k: c.get(k) for k in CALL_FIELDS},
-                   "tokens": [(c.get("usage") or {}).get(k) for k in ("prompt_tokens", "completion_tokens")]}
-                  for c in record.get("calls") or []],
+        "calls": _viewer_calls(record.get("calls") or []),
         "labels": labels,
     }
+
+
+def _viewer_calls(calls: list[dict]) -> list[dict]:
+    """The calls the viewer lays out as turns: a drafting seat's drafts and selection ride on its chosen draft."""
+    def turn(c: dict) -> tuple:
+        return c["round"], c["phase"], c["seat"], c["attempt"]
+
+    def side(c: dict) -> bool:
+        return bool(c.get("access")) and not c["access"].get("chosen")
+
+    beside: dict[tuple, list[dict]] = defaultdict(list)
+    for c in filter(side, calls):
+        beside[turn(c)].append({"role": c["access"]["role"], "reply": c.get("reply"), "error": c.get("error"),
+                                "cost_usd": c.get("cost_usd")})
+    return [{**{k: c.get(k) for k in CALL_FIELDS},
+             "tokens": [(c.get("usage") or {}).get(k) for k in ("prompt_tokens", "completion_tokens")],
+             **({"drafts": beside[turn(c)], "draft": c["access"]["index"]} if c.get("access") else {})}
+            for c in calls if not side(c)]
 
 
 def load_judge_labels(path: str | Path) -> dict[tuple[str, int], list[dict]]:

@@ -3,6 +3,7 @@ invasion and mixed ecologies (up to n = 10), prompt-perturbation variance and sl
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -106,3 +107,25 @@ def test_report_shows_the_axes(result, store, tmp_path):
         for name in ("name_effect", "ecology", "perturbation_slope", "access"):
             count = browser.eval(f"document.querySelector('#table-{name} .count').textContent")
             assert count == f" ({len(result.tables[name])} rows)", name
+
+
+def test_viewer_folds_drafts_under_the_chosen_reply(store, result, tmp_path):
+    from analysis.html_report import game_payload
+    from analysis.load import iter_records
+
+    record = next(r for r in iter_records(store) if any(c.get("access") for c in r["calls"]))
+    calls = game_payload(record, [])["calls"]
+    chosen = [c for c in record["calls"] if not c.get("access") or c["access"].get("chosen")]
+    assert len(calls) == len(chosen) and all(c["attempt"] == o["attempt"] for c, o in zip(calls, chosen))
+    drafted = [c for c in calls if "drafts" in c]
+    assert drafted and all(sum(d["role"] == "draft" for d in c["drafts"]) == 1 for c in drafted)  # k = 2
+    if not find_chromium():
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    path = write_report(result, store, tmp_path / "report.html")
+    key = f"{record['experiment_id']}:{record['game_index']}"
+    with Chromium(width=1400, height=1000) as browser:
+        browser.open(path, ready="document.body.dataset.ready")
+        browser.eval(f"location.hash = {json.dumps('game=' + key)}")
+        browser.wait_for(f"document.querySelector('#transcript') && document.querySelector('#transcript').dataset.game === {json.dumps(key)}")
+        badges = browser.eval("[...document.querySelectorAll('#transcript .badge.draft')].map(b => b.textContent)")
+        assert badges and all(b in ("draft 1 of 2", "draft 2 of 2") for b in badges)

@@ -691,15 +691,21 @@
     const badges = (turn) => {
       const last = turn[turn.length - 1];
       return [turn.length > 1 ? h("span", { class: "badge reask", text: `re-asked ${turn.length - 1}×` }) : null,
-        last.error ? h("span", { class: "badge invalid", text: "invalid" }) : null];
+        last.error ? h("span", { class: "badge invalid", text: "invalid" }) : null,
+        last.drafts ? h("span", { class: "badge draft", text: `draft ${last.draft + 1} of ${last.drafts.filter((d) => d.role === "draft").length + 1}` }) : null];
     };
     const message = (turn, kind, title) => {
       if (!turn) return null;
       const last = turn[turn.length - 1];
       return h("div", { class: `msg ${kind}${last.error ? " invalid" : ""}`, "data-phase": last.phase },
         who(last.seat, [title ? h("span", { class: "model", text: ` · ${title}` }) : null, badges(turn), usage(turn)]),
-        last.error ? null : h("div", { class: "text", text: last.reply ?? "" }), last.error ? null : chips(last), attempts(turn));
+        last.error ? null : h("div", { class: "text", text: last.reply ?? "" }), last.error ? null : chips(last), attempts(turn),
+        drafts(last));
     };
+    // Access scaling: the drafts not chosen and the selector's answer, folded under the chosen reply.
+    const drafts = (c) => c.drafts && c.drafts.length ? h("details", { class: "raw drafts" },
+      h("summary", {}, `${c.drafts.filter((d) => d.role === "draft").length} other draft(s) and the selection`),
+      c.drafts.map((d) => h("pre", { text: `${d.role}${d.error ? ` (invalid: ${d.error})` : ""}: ${d.reply ?? ""}` }))) : null;
     const rawReply = (turn, label) => {
       if (!turn) return null;
       const last = turn[turn.length - 1];
@@ -708,7 +714,8 @@
           who(last.seat, [h("span", { class: "model", text: ` · ${label}` }), badges(turn), usage(turn)]), attempts(turn));
       }
       return h("div", {}, attempts(turn), h("details", { class: "raw" },
-        h("summary", {}, `${label} by ${agent(last.seat).name}`, badges(turn), usage(turn)), h("pre", { text: last.reply ?? "" }), chips(last)));
+        h("summary", {}, `${label} by ${agent(last.seat).name}`, badges(turn), usage(turn)), h("pre", { text: last.reply ?? "" }), chips(last),
+        drafts(last)));
     };
     const allocation = (owners) => names.map((n, s) => `${n}: ${items.filter((_, k) => owners[k] === s).join(", ") || "—"}`).join(" · ");
 
