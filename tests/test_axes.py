@@ -203,3 +203,13 @@ def test_bad_ecology_settings_name_the_key(make_cfg, overrides, message):
     with pytest.raises(ConfigError) as excinfo:
         validate(make_cfg(*overrides))
     assert message in str(excinfo.value)
+
+
+def test_selector_replies_parse():
+    from bargain.agents.access import parse_choice
+    from bargain.agents.parsing import ParseError
+
+    assert parse_choice('I prefer the second. {"choice": 2}', 3) == 1 and parse_choice("Draft 3", 3) == 2
+    for bad in ('{"choice": 4}', "2 or 3", "none"):
+        with pytest.raises(ParseError):
+            parse_choice(bad, 3)

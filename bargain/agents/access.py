@@ -2,7 +2,7 @@
 
 Drafts are ordinary calls through the seat's Backend (replay cache, limits, budget), each with its own
 call key (``draft: i``), so sampled models give different drafts and a re-run replays the same ones.
-Drafts that do not parse are dropped; with one usable draft left it is the move, with several the
+Drafts that do not parse are dropped; with one usable draft left (or all alike) it is the move, with several the
 selector (the seat's own model, or ``access.selector``) sees the seat's conversation plus the numbered
 drafts and answers ``{"choice": j}``. A selector reply that does not parse picks the first usable
 draft (the call keeps its error). Every draft and selector call is recorded in the game's calls with
@@ -64,7 +64,7 @@ async def draft_and_select(agent: Any, access: Access, messages: list[dict[str, 
             parsed.append((None, str(exc)))
     usable = [i for i, (_, error) in enumerate(parsed) if error is None]
     chosen = usable[0] if usable else 0
-    if len(usable) > 1:
+    if len({replies[i].text for i in usable}) > 1:  # identical drafts leave nothing to choose
         prompt = messages + [{"role": "user", "content": select_prompt([replies[i].text for i in usable])}]
         choice = await agent.backend.complete(access.selector, prompt, {**key, "select": True})
         try:
