@@ -179,7 +179,7 @@ class PerturbConfig:
     names: int = 0  # 0: names as configured; k > 0: the k-th seeded permutation of the item/issue/project names
     scale: float = 1.0  # values (and co-funding costs and budgets) are shown multiplied by this
     unit: Unit = Unit.points  # what values are called in the prompts: points or dollars
-    paraphrase: int = 0  # 0: the rule prompts as written; k: the k-th paraphrase (bargain/prompts/paraphrases/<k>/)
+    paraphrase: int = 0  # 0: the rule prompts as written; k: the k-th paraphrase (bargain/prompts/perturbed/<k>/)
 
 
 class AccessSeats(str, Enum):

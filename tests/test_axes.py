@@ -33,7 +33,7 @@ def moves(record: dict) -> dict:
 
 def test_names_and_personas_play_and_are_recorded(make_cfg):
     persona = "You represent a family business and care most about a fair split."
-    records = run_experiment(make_cfg(*FAST, NAMES, f"env.personas=['{persona}',null]")).records
+    records = run_experiment(make_cfg(*FAST, NAMES, f"env.personas=['{persona}',null]", "model@opponent=conceder")).records
     assert [r["focal_seat"] for r in records] == [0, 1]
     for record in records:
         check_calls(record)
