@@ -25,7 +25,6 @@ from scipy import stats as sps
 
 from analysis.stats import ALPHA, cluster_mean_ci
 from analysis.tables import ALL
-from bargain import perturb
 
 DEFAULT_NAME = re.compile(r"^Agent_\d+$")
 
@@ -87,13 +86,14 @@ def _lineup(seats: pd.DataFrame) -> pd.Series:
     return pd.Series({"design": "invasion" if invasion else "mixed", "resident": others[0] if invasion else None})
 
 
-def perturbation_variance(games: pd.DataFrame) -> pd.DataFrame:
-    """Shares of the focal share's variance explained by the model, the perturbation and the preference draw."""
-    cells = ["opponent", "game", "n_agents", "access_k"]
+def perturbation_variance(games: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Shares of the focal share's variance explained by the model, the perturbation and the preference draw,
+    per cell of the condition fields other than the perturbation's."""
+    cells = [k for k in keys if not k.startswith("perturb.")]
     columns = [*cells, "n_games", "variance", "model", "perturbation", "draw", "residual"]
     d = games[(games["status"] == "complete") & games["focal_share"].notna()]
     rows = []
-    for cell, g in d.groupby(cells, sort=True):
+    for cell, g in d.groupby(cells, sort=True, dropna=False):
         if g["perturbation"].nunique() < 2:
             continue
         y = g["focal_share"].astype(float)
@@ -101,16 +101,16 @@ def perturbation_variance(games: pd.DataFrame) -> pd.DataFrame:
         parts = {name: float((g.groupby(col)["focal_share"].transform("mean") - y.mean()).pow(2).sum()) / total
                  if total > 0 else np.nan for name, col in (("model", "focal_model"), ("perturbation", "perturbation"),
                                                             ("draw", "draw_id"))}
-        rows.append({**dict(zip(cells, cell)), "n_games": len(g), "variance": total / max(len(g) - 1, 1),
+        rows.append({**dict(zip(cells, cell if isinstance(cell, tuple) else (cell,))), "n_games": len(g), "variance": total / max(len(g) - 1, 1),
                      **parts, "residual": 1 - sum(parts.values()) if total > 0 else np.nan})
     return pd.DataFrame(rows, columns=columns)
 
 
-def perturbation_slopes(scaling: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def perturbation_slopes(scaling: pd.DataFrame, keys: list[str], games: pd.DataFrame) -> pd.DataFrame:
     """The focal share's capability slope per perturbation beside the unperturbed one, and whether it is stable.
 
     The scaling fits are grouped by the condition fields that vary; the ``perturb.*`` ones among them
-    name the perturbation, the others the cell whose slopes are compared.
+    tell the perturbations apart (the games name each), the others the cell whose slopes are compared.
     """
     fields = [k for k in keys if k.startswith("perturb.")]
     others = [k for k in keys if k not in fields]
@@ -118,9 +118,9 @@ def perturbation_slopes(scaling: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                "heterogeneity_p", "stable"]
     if scaling.empty or not fields or "slope" not in scaling:
         return pd.DataFrame(columns=columns)
-    share = scaling[(scaling["outcome"] == "share") & scaling["slope"].notna() & (scaling["slope_se"] > 0)].copy()
-    share["perturbation"] = [perturb.label({f.split(".", 1)[1]: v for f, v in row.items() if pd.notna(v)})
-                             for row in share[fields].to_dict("records")]
+    share = scaling[(scaling["outcome"] == "share") & scaling["slope"].notna() & (scaling["slope_se"] > 0)]
+    named = games.groupby(keys, dropna=False)["perturbation"].first().reset_index()
+    share = share.merge(named, on=keys, how="left")
     rows = []
     for _, g in share.groupby(others, sort=True, dropna=False) if others else [((), share)]:
         if g["perturbation"].nunique() < 2:

@@ -81,7 +81,7 @@ def test_a_person_plays_a_seat_in_a_terminal(tmp_path):
     child.sendline("everything for me")  # not a proposal: re-asked with the reason
     child.expect("Your reply could not be used: ")
     child.expect("> ")
-    child.sendline('{"allocation": {"Agent_1": ["Apple", "Jewel", "Stone"], "Agent_2": []}}')
+    child.sendline('{"allocation": {"Agent_1": [], "Agent_2": ["Apple", "Jewel", "Stone"]}}')  # one it will accept
     child.expect("## Round 1/2 · private vote")
     child.expect(r"Proposal 2 by Agent_2: (\{.*?\}) \(worth")
     child.expect("> ")
@@ -95,7 +95,7 @@ def test_a_person_plays_a_seat_in_a_terminal(tmp_path):
     assert [(c["round"], c["phase"], c["attempt"]) for c in mine[:4]] == [
         (1, "discussion", 0), (1, "proposal", 0), (1, "proposal", 1), (1, "vote", 0)]
     assert mine[0]["reply"] == "Hello, I would like the Apple." and mine[1]["error"] and mine[2]["error"] is None
-    assert mine[2]["parsed"] == [0, 0, 0] and mine[3]["parsed"] == [True, True]
+    assert mine[2]["parsed"] == [1, 1, 1] and mine[3]["parsed"] == [True, True]
     assert record["outcome"]["agreement"] and record["outcome"]["round"] == 1
     transcript = record["transcripts"][0]
     assert transcript[0]["content"].startswith("You are Agent_1") and "Hello, I would like the Apple." in [
