@@ -12,9 +12,9 @@ from synthetic import SIM_LADDER, logistic_law, write_store
 
 from analysis.__main__ import main
 from analysis.load import SchemaError, load_store
-from analysis.report import SUMMARIES, analyze
+from analysis.report import AXES_TABLES, SUMMARIES, analyze
 
-TABLES = ("games", "agents", *SUMMARIES)
+TABLES = ("games", "agents", *(name for name in SUMMARIES if name not in AXES_TABLES))  # axes: empty unless varied
 FIGURES = ("share_vs_capability", "heatmap", "ratings", "seat_effect")
 
 
