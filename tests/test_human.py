@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bargain.store import load_record
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -89,7 +91,7 @@ def test_a_person_plays_a_seat_in_a_terminal(tmp_path):
     assert child.finish() == 0, child.text[-3000:]
 
     (path,) = store.glob("*/games/00000.json")
-    record = json.loads(path.read_text())
+    record = load_record(path)
     assert record["status"] == "complete" and record["agents"][0]["model"] == "human"
     mine = [c for c in record["calls"] if c["seat"] == 0]
     assert [(c["round"], c["phase"], c["attempt"]) for c in mine[:4]] == [
