@@ -77,7 +77,7 @@ def copy_store(base: Path, n_games: int, store: Path, hook: bool) -> float | Non
     the same bytes again), and None is returned.
     """
     from analysis import journal
-    from bargain.store import append_line, canonical_json, load_record
+    from bargain.store import append_line, canonical_json, decode, load_record
 
     experiments = sorted(p.parent for p in base.rglob("experiment.json"))
     sources = []
@@ -87,7 +87,8 @@ def copy_store(base: Path, n_games: int, store: Path, hook: bool) -> float | Non
         for f in sorted((exp / "games").glob("*.json")):
             record = {**load_record(f), "identity": identity}
             line = None if hook else canonical_json(journal.entry(f"{exp.name}/{f.name}", f.stat(), record, journal.CACHE))
-            files.append((f.name, f.read_bytes(), line))
+            # the stored record as plain JSON (records are gzip): its experiment id can be rewritten as bytes
+            files.append((f.name, json.dumps(decode(f.read_bytes())).encode(), line))
         sources.append((exp, files))
     written, copy, hook_s = 0, 0, 0.0
     while written < n_games:

@@ -15,6 +15,7 @@ import pytest
 
 from bargain.adaptive import Settings, slope_variance
 from bargain.config import ConfigError
+from bargain.store import load_record
 from tests.test_slurm import LAUNCHER, _cancel_ours, _env, _require_slurm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def _stored(store: Path) -> tuple[dict[str, int], float]:
     games: dict[str, int] = {}
     spent = 0.0
     for path in store.glob("*/games/*.json"):
-        record = json.loads(path.read_text())
+        record = load_record(path)
         spent += record["totals"]["cost_usd"]
         model = record["agents"][record["focal_seat"]]["model"]
         games[model] = games.get(model, 0) + 1

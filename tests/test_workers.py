@@ -14,6 +14,7 @@ from faultserver import FaultServer
 from test_stops import ROOT, cli
 
 from bargain.runner import run_experiment
+from bargain.store import load_record
 from bargain.workers import GAMES_PER_WORKER, _share, workers
 
 
@@ -30,7 +31,7 @@ def test_workers_play_the_same_games_as_one_process_and_resume(make_cfg, tmp_pat
     two = run_experiment(make_cfg(*common, "run.workers=2"))
     assert (two.total_games, two.skipped, len(two.records), two.errors) == (6, 0, 6, 0)
     assert _played(two) == _played(one)  # outcomes, rounds and every reply, game by game
-    recorded = json.loads(next((tmp_path / "store").rglob("games/00000.json")).read_text())["config"]["run"]
+    recorded = load_record(next((tmp_path / "store").rglob("games/00000.json")))["config"]["run"]
     assert (recorded["workers"], recorded["game_concurrency"]) == (2, 4)  # the job's config, not a worker's share
     again = run_experiment(make_cfg(*common, "run.workers=2"))  # resumes: nothing left to play
     assert (again.skipped, again.records) == (6, [])
@@ -76,7 +77,7 @@ def test_a_signal_to_the_job_stops_every_worker_cleanly(tmp_path):
         time.sleep(1)
         assert srv.books.requests == requests and srv.books.in_progress == 0  # no worker is left calling
     assert err.strip().splitlines()[-1].startswith("error: stopped by SIGTERM: ") and "Traceback" not in err
-    records = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/games/*.json")]
+    records = [load_record(p) for p in (tmp_path / "store").glob("*/games/*.json")]
     interrupted = [r for r in records if r["status"] == "interrupted"]
     assert len({r["game_index"] % 2 for r in interrupted}) == 2  # a game of each worker was cut short
     assert all(r["error"]["message"] == "the job was stopped by SIGTERM" and r["calls"] for r in interrupted)
