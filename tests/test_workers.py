@@ -80,7 +80,8 @@ def test_a_signal_to_the_job_stops_every_worker_cleanly(tmp_path):
     records = [load_record(p) for p in (tmp_path / "store").glob("*/games/*.json")]
     interrupted = [r for r in records if r["status"] == "interrupted"]
     assert len({r["game_index"] % 2 for r in interrupted}) == 2  # a game of each worker was cut short
-    assert all(r["error"]["message"] == "the job was stopped by SIGTERM" and r["calls"] for r in interrupted)
+    assert all(r["error"]["message"] == "the job was stopped by SIGTERM" for r in interrupted)
+    assert any(r["calls"] for r in interrupted)  # kept what was played (a game cut before its first reply has none)
     ledger = [json.loads(line) for line in (tmp_path / "store" / ".ledger" / "spend.jsonl").read_text().splitlines()]
     assert sum(e["t"] == "send" for e in ledger) == sum(e["t"] == "done" for e in ledger)  # every call settled
 
