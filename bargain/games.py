@@ -163,13 +163,17 @@ class ItemGame(Game):
         lines = [f"  {agent['name']} values {dict(zip(game['items'], values))}"
                  for agent, values in zip(record["agents"], prefs["base"])]
         lines.append(f"  cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}")
-        if outcome["agreement"]:
-            shares = {name: [game["items"][k] for k, o in enumerate(outcome["owners"]) if o == seat]
-                      for seat, name in enumerate(game["agent_names"])}
-            lines.append(f"  agreement in round {outcome['round']}: {shares}")
-        else:
-            lines.append(f"  no agreement after {game['max_rounds']} rounds: everyone gets 0")
-        return lines
+        shares = {name: [game["items"][k] for k, o in enumerate(outcome["owners"] or ()) if o == seat]
+                  for seat, name in enumerate(game["agent_names"])}
+        return [*lines, _deal_line(record, "agreement", shares)]
+
+
+def _deal_line(record: dict[str, Any], deal: str, terms: dict[str, Any]) -> str:
+    """The summary's last line: the deal and its round, or that there was none."""
+    outcome = record["outcome"]
+    if outcome["agreement"]:
+        return f"  {deal} in round {outcome['round']}: {terms}"
+    return f"  no {deal} after {record['game']['max_rounds']} rounds: everyone gets 0"
 
 
 class TreatyGame(Game):
@@ -212,11 +216,7 @@ class TreatyGame(Game):
                  for agent, ideals, weights in zip(record["agents"], prefs["positions"], prefs["weights"])]
         lines.append(f"  weight cosine {', '.join(f'{k}: {v:.4f}' for k, v in prefs['cosine'].items())}; ideal "
                      f"correlation {', '.join(f'{k}: {v:.2f}' if v is not None else f'{k}: -' for k, v in prefs['correlation'].items())}")
-        if outcome["agreement"]:
-            lines.append(f"  treaty in round {outcome['round']}: {dict(zip(game['issues'], outcome['terms']))}")
-        else:
-            lines.append(f"  no treaty after {game['max_rounds']} rounds: everyone gets 0")
-        return lines
+        return [*lines, _deal_line(record, "treaty", dict(zip(game["issues"], outcome["terms"] or ())))]
 
 
 class CofundingGame(Game):

@@ -12,9 +12,12 @@ HTTP, parsing, record. Measured side by side in one run:
   sequential steps (each discussion call, each re-ask, and each parallel phase once, from its
   record) x the latency. Efficiency = ideal makespan / measured wall time, where the ideal makespan
   is the longest game's ideal time (all C games start together); equivalently the speedup over
-  the ideal sequential time (sum of ideal times) divided by the ideal speedup. Beside it, bare httpx
-  sends the same requests at the same latency (what the machine's client reaches with no pipeline),
-  and the server's CPU share shows it is not the bottleneck.
+  the ideal sequential time (sum of ideal times) divided by the ideal speedup. Beside it, bare
+  ``litellm.acompletion`` replays the same games at once in one process (each game's calls in the
+  order and groups it sent them): what LiteLLM alone reaches here; the efficiency client CPU alone
+  allows (ideal / (ideal + that CPU spread over the cores): games that start together stay nearly
+  in step, so every call's CPU adds to the wait); and the server's CPU share, which shows it is not
+  the bottleneck.
 - **critical path**: games played one at a time with n = 3 and 5 agents; game wall time (record
   start to finish) / its ideal time.
 - **tokens and cost** per default game, full memory vs stateless, from the recorded usage, with
@@ -30,7 +33,6 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
-import math
 import os
 import statistics
 import sys
@@ -115,20 +117,22 @@ def call_groups(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [groups[k] for k in sorted(groups)]
 
 
-async def _bare(groups: list[list[dict[str, Any]]], base_url: str, concurrency: int, via: str) -> float:
-    """Send the requests through bare litellm.acompletion or bare httpx; wall seconds."""
-    slots = asyncio.Semaphore(concurrency)
+async def _litellm(request: dict[str, Any], base_url: str) -> None:
+    """One recorded request through bare litellm.acompletion, no retries."""
+    await litellm.acompletion(**request, api_base=base_url, api_key="no-key", num_retries=0, max_retries=0)
+
+
+async def _bare(groups: list[list[dict[str, Any]]], base_url: str, via: str) -> float:
+    """Send the requests through bare litellm.acompletion or bare httpx, a group at a time; wall seconds."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=None)) as client:
 
         async def one(request: dict[str, Any]) -> None:
-            async with slots:
-                if via == "litellm":
-                    await litellm.acompletion(**request, api_base=base_url, api_key="no-key", num_retries=0,
-                                              max_retries=0)
-                else:
-                    answer = await client.post("/chat/completions", json={**request, "model": request["model"][7:]})
-                    answer.raise_for_status()
-                    answer.json()
+            if via == "litellm":
+                await _litellm(request, base_url)
+            else:
+                answer = await client.post("/chat/completions", json={**request, "model": request["model"][7:]})
+                answer.raise_for_status()
+                answer.json()
 
         start = time.perf_counter()
         for group in groups:  # each group's calls together, as the game sent them
@@ -138,12 +142,27 @@ async def _bare(groups: list[list[dict[str, Any]]], base_url: str, concurrency: 
 
 def bare(groups: list[list[dict[str, Any]]], base_url: str, via: str) -> float:
     """The calls of games played one at a time, through bare LiteLLM or httpx; wall seconds."""
-    return asyncio.run(_bare(groups, base_url, 1000, via))
+    return asyncio.run(_bare(groups, base_url, via))
 
 
-def flood(requests: list[dict[str, Any]], base_url: str, concurrency: int) -> float:
-    """All requests through bare httpx, ``concurrency`` at a time; wall seconds."""
-    return asyncio.run(_bare([requests], base_url, concurrency, "httpx"))
+async def _bare_games(games: list[list[list[dict[str, Any]]]], base_url: str) -> float:
+    """Every game's calls through bare litellm.acompletion, the games at once, each game's groups in
+    order (a parallel phase's calls together); wall seconds."""
+
+    async def game(groups: list[list[dict[str, Any]]]) -> None:
+        for group in groups:
+            await asyncio.gather(*(_litellm(r, base_url) for r in group))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(game(groups) for groups in games))
+    return time.perf_counter() - start
+
+
+def bare_games(records: list[dict[str, Any]], base_url: str) -> tuple[float, float]:
+    """The games' calls replayed through bare LiteLLM in one process, all games at once: (wall, CPU) seconds."""
+    cpu = time.process_time()
+    wall = asyncio.run(_bare_games([call_groups([r]) for r in records], base_url))
+    return wall, time.process_time() - cpu
 
 
 def per_call(tmp: Path, smoke: bool, reps: int) -> list[dict[str, Any]]:
@@ -186,7 +205,8 @@ def game_span(records: list[dict[str, Any]]) -> float:
 
 
 def concurrency(tmp: Path, games: int, rounds: int, workers: str) -> list[dict[str, Any]]:
-    """``games`` games of at most ``rounds`` rounds at once at 200 ms per call: efficiency, and the server's load."""
+    """``games`` games of at most ``rounds`` rounds at once at 200 ms per call: efficiency, beside bare LiteLLM
+    replaying the same games at once in one process, what client CPU alone allows, and the server's load."""
     extra = [f"env.max_rounds={rounds}"]
     with Server(LATENCY) as server:
         cfg = compose_cfg(server.base_url, tmp / f"conc-{games}-{workers}", 2, f"n_games={games // 2}",
@@ -195,29 +215,36 @@ def concurrency(tmp: Path, games: int, rounds: int, workers: str) -> list[dict[s
         job, _cpu, records = play(cfg)
         after = server.stats()
         wall = game_span(records)
-        ideal = [steps(r) * LATENCY for r in records]
+        ideal = max(steps(r) for r in records) * LATENCY
         calls = sum(len(r["calls"]) for r in records)
-        server_share = (after["cpu_s"] - before["cpu_s"]) / wall
-        requests = [req for group in call_groups(records) for req in group]
-        flood_wall = flood(requests, server.base_url, games * 2)
-    efficiency = max(ideal) / wall
-    # the same requests through bare httpx, as many at once as the games could have in flight: what this
-    # machine's client side reaches without the pipeline (and proof the server answers at that rate)
-    flood_ideal = math.ceil(calls / (games * 2)) * LATENCY
+        server_cpu = after["cpu_s"] - before["cpu_s"]
+        bare_wall, bare_cpu = bare_games(records, server.base_url)
+    efficiency, bare_efficiency = ideal / wall, ideal / bare_wall
+    # Games that start together stay nearly in step: every ~200 ms all their replies arrive at once and each
+    # costs client CPU before the next requests go out, so the makespan is about the ideal plus the CPU, spread
+    # at best over the cores. With bare LiteLLM's CPU for these calls that estimates what any LiteLLM client
+    # reaches on this machine (not a strict bound: games drift apart and overlap CPU with waiting).
+    cores = len(os.sched_getaffinity(0))
+    expected = ideal / (ideal + (bare_cpu + server_cpu) / cores)
     processes = workers if workers != "null" else "auto"
-    log.info("%d games at %.0f ms, workers=%s: games took %.2f s (job %.2f s), ideal makespan %.2f s, speedup %.1fx "
-             "of ideal %.1fx, efficiency %.2f; %d calls; server CPU %.0f%% of a core; bare httpx sent the same "
-             "calls in %.2f s (ideal %.2f s)", games, LATENCY * 1000, processes, wall, job, max(ideal),
-             sum(ideal) / wall, sum(ideal) / max(ideal), efficiency, calls, server_share * 100, flood_wall, flood_ideal)
+    log.info("%d games at %.0f ms, workers=%s: games took %.2f s (job %.2f s), ideal makespan %.2f s, efficiency "
+             "%.2f; %d calls; server CPU %.0f%% of a core; bare LiteLLM replayed the games in %.2f s (efficiency "
+             "%.2f, %.2f ms client CPU per call); expected from client CPU on %d cores %.2f", games, LATENCY * 1000,
+             processes, wall, job, ideal, efficiency, calls, 100 * server_cpu / wall, bare_wall, bare_efficiency,
+             1000 * bare_cpu / calls, cores, expected)
     target = 0.85 if games <= 32 else 0.7
     return [
         {"figure": f"Concurrency efficiency, {games} games at once, 200 ms per call, run.workers={processes} "
-                   f"(baseline: bare httpx's efficiency on this machine)",
-         "ours": round(efficiency, 3), "baseline": round(flood_ideal / flood_wall, 3), "ratio": None, "unit": "",
-         "target": f">= {target}", "met": efficiency >= target},
+                   f"(baseline: bare litellm.acompletion replaying the same games at once, one process)",
+         "ours": round(efficiency, 3), "baseline": round(bare_efficiency, 3),
+         "ratio": round(efficiency / bare_efficiency, 3), "unit": "", "target": f">= {target}",
+         "met": efficiency >= target},
+        {"figure": f"Efficiency expected from client CPU alone, {games} games: ideal / (ideal + bare LiteLLM's "
+                   f"CPU for these calls spread over {cores} cores)", "ours": round(expected, 3), "baseline": None,
+         "ratio": None, "unit": "", "target": "", "met": None},
         {"figure": f"Loopback server's CPU during the {games}-game run (not the bottleneck: mostly idle)",
-         "ours": round(server_share, 3), "baseline": None, "ratio": None, "unit": "of a core", "target": "<= 0.5",
-         "met": server_share <= 0.5},
+         "ours": round(server_cpu / wall, 3), "baseline": None, "ratio": None, "unit": "of a core",
+         "target": "<= 0.5", "met": server_cpu / wall <= 0.5},
     ]
 
 

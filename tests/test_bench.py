@@ -28,6 +28,7 @@ def test_the_smoke_run_measures_every_figure_and_writes_nothing():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| Figure | Ours | Baseline | Ratio | Unit | Target | Met |" in done.stdout
     for figure in ("Wall time per call, pipeline vs bare litellm.acompletion", "Concurrency efficiency",
+                   "Efficiency expected from client CPU alone",
                    "Loopback server's CPU", "Critical path of a game, n = 3", "Critical path of a game, n = 5",
                    "Tokens per default game", "Cost per default game", "Prompt tokens served from the provider's"):
         assert figure in done.stdout
