@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from bargain.game.preferences import draw_vectors, freeze, pairwise_cosines
+from bargain.game.rules import by_seat
 
 PARAMETERS = ("n_projects", "alpha", "sigma", "c_min", "c_max")
 TOL = 1e-6  # money: a project is funded when contributions reach its cost up to this much
@@ -150,21 +151,10 @@ def parse_plan(obj: Any, agent_names: Sequence[str], project_names: Sequence[str
     """
     if not isinstance(obj, Mapping):
         raise InvalidPlan(f"the plan must map participant names to contributions, got {type(obj).__name__}")
-    seats = {name.strip().casefold(): s for s, name in enumerate(agent_names)}
     projects = {name.strip().casefold(): j for j, name in enumerate(project_names)}
     plan = np.zeros((len(agent_names), len(project_names)))
-    listed: set[int] = set()
     problems: list[str] = []
-    for key, row in obj.items():
-        seat = seats.get(str(key).strip().casefold())
-        if seat is None:
-            problems.append(f"unknown participant {key!r} (participants are {', '.join(agent_names)})")
-            continue
-        agent = agent_names[seat]
-        if seat in listed:
-            problems.append(f"participant {agent} is listed twice")
-            continue
-        listed.add(seat)
+    for seat, agent, row in by_seat(obj, agent_names, "participant", problems):
         if isinstance(row, (list, tuple)):
             if len(row) != len(project_names):
                 problems.append(f"{agent}: a list needs one amount per project ({len(project_names)}), got {len(row)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -39,6 +39,23 @@ def discounted(raw: Sequence[float] | np.ndarray, gamma: float, round_: int) -> 
     return np.asarray(raw, dtype=float) * gamma ** (round_ - 1)
 
 
+def by_seat(obj: Mapping, agent_names: Sequence[str], noun: str,
+            problems: list[str]) -> Iterator[tuple[int, str, Any]]:
+    """(seat, name, value) for each entry of ``obj`` keyed by an agent's name (case-insensitive, surrounding
+    spaces ignored); an unknown name or a name listed twice adds to ``problems`` instead."""
+    seats = {str(name).strip().casefold(): seat for seat, name in enumerate(agent_names)}
+    listed: set[int] = set()
+    for key, value in obj.items():
+        seat = seats.get(key.strip().casefold()) if isinstance(key, str) else None
+        if seat is None:
+            problems.append(f"unknown {noun} {key!r} ({noun}s are {', '.join(agent_names)})")
+        elif seat in listed:
+            problems.append(f"{noun} {agent_names[seat]} is listed twice")
+        else:
+            listed.add(seat)
+            yield seat, agent_names[seat], value
+
+
 def parse_allocation(obj: Any, agent_names: Sequence[str], item_names: Sequence[str]) -> tuple[int, ...]:
     """Turn {agent name: [item name or index, ...]} into owners (one agent per item).
 
@@ -52,7 +69,6 @@ def parse_allocation(obj: Any, agent_names: Sequence[str], item_names: Sequence[
         raise InvalidAllocation(
             f"the allocation must map agent names to lists of items, got {type(obj).__name__}"
         )
-    seats = {str(name).strip().casefold(): seat for seat, name in enumerate(agent_names)}
     indices = {str(name).strip().casefold(): k for k, name in enumerate(item_names)}
     m = len(item_names)
 
@@ -60,18 +76,8 @@ def parse_allocation(obj: Any, agent_names: Sequence[str], item_names: Sequence[
         return f"item {item_names[k]!r} (index {k})"
 
     owners: list[int | None] = [None] * m
-    listed: set[int] = set()
     problems: list[str] = []
-    for key, given in obj.items():
-        seat = seats.get(key.strip().casefold()) if isinstance(key, str) else None
-        if seat is None:
-            problems.append(f"unknown agent {key!r} (agents are {', '.join(agent_names)})")
-            continue
-        agent = agent_names[seat]
-        if seat in listed:
-            problems.append(f"agent {agent} is listed twice")
-            continue
-        listed.add(seat)
+    for seat, agent, given in by_seat(obj, agent_names, "agent", problems):
         if not isinstance(given, (list, tuple)):
             problems.append(f"{agent}: expected a list of items, got {type(given).__name__} {given!r}")
             continue
