@@ -1,8 +1,8 @@
 """The store's columnar index: the analysis rows of every game of a store, in Parquet beside its records.
 
 Layout: ``<store>/index/<table>.parquet`` for each table of :data:`analysis.rows.TABLES` (games,
-agents, calls) plus ``files.parquet`` (which record file, as it was on disk, each game's rows came
-from), and ``<store>/index/pending.jsonl``: the store's write hook (:func:`analysis.journal.on_write`)
+agents, calls, and the behaviour rows: messages, claims, gaslighting) plus ``files.parquet`` (which
+record file, as it was on disk, each game's rows came from), and ``<store>/index/pending.jsonl``: the store's write hook (:func:`analysis.journal.on_write`)
 appends one line per game written, holding the rows derived from the record just written. The
 analysis folds those lines into the Parquet files, so it decodes each game's JSON once, when the game
 is written, instead of on every run. One index per store (the folder holding the experiment folders),
@@ -90,7 +90,9 @@ def load(path: str | Path, names: Iterable[str], skipped: list[str] | None = Non
         if exp.name in identities:
             stores.setdefault(exp.parent, []).append(exp)
     parts = [store_tables(store, experiments, names, identities, skipped) for store, experiments in stores.items()]
-    return {name: concat([p[name] for p in parts]) for name in names}
+    if len(parts) == 1:
+        return parts[0]
+    return {name: _sorted(concat([p[name] for p in parts]), name) for name in names}  # stores of a sweep, interleaved
 
 
 def rebuild(path: str | Path) -> tuple[int, list[str]]:

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from analysis import game_metrics, metrics, rows
+from analysis.behaviour import claims, gaslighting, messages
 from bargain import game
 from bargain.store import append_line, load_record
 
@@ -26,7 +27,7 @@ INDEX = "index"
 PENDING = "pending.jsonl"
 FINGERPRINT = ("ino", "size", "mtime_ns")
 # Code that defines the rows: when it changes, rows derived by older code are derived again.
-_SOURCES = (rows, metrics, game_metrics, game, *(m for _, m in inspect.getmembers(game, inspect.ismodule)
+_SOURCES = (rows, metrics, game_metrics, claims, gaslighting, messages, game, *(m for _, m in inspect.getmembers(game, inspect.ismodule)
                                    if m.__name__.startswith("bargain.game.")))
 VERSION = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sorted(
     set(_SOURCES), key=lambda m: m.__name__))).hexdigest()[:16]

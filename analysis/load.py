@@ -104,10 +104,23 @@ def load_store(path: str | Path, skipped: list[str] | None = None) -> tuple[pd.D
     Reads the store's index (:mod:`analysis.index`), which reads only the records it has not seen.
     Damaged records are left out and described in ``skipped`` (see :func:`read_record`).
     """
+    tables = load_tables(path, ("games", "agents"), skipped)
+    return tables["games"], tables["agents"]
+
+
+def load_tables(path: str | Path, names: Iterable[str], skipped: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Tables ``names`` of :data:`analysis.rows.TABLES` as frames, from one pass over the store's index:
+    ``games`` and ``agents`` as :func:`load_store` gives them (both must be asked for together), the
+    others with the index's rows in record order (by experiment and game, each game's rows as derived).
+    """
+    names = tuple(names)
     identities = {exp.name: identity for exp in experiment_dirs(path)
                   if (identity := read_identity(exp, skipped)) is not None}
-    tables = index.load(path, ("games", "agents"), skipped, identities)
-    return _frames(tables["games"], tables["agents"], identities)
+    tables = index.load(path, names, skipped, identities)
+    out = {name: tables[name].to_pandas() for name in names if name not in ("games", "agents")}
+    if "games" in names:
+        out["games"], out["agents"] = _frames(tables["games"], tables["agents"], identities)
+    return out
 
 
 def frames(records: Iterable[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

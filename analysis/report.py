@@ -11,9 +11,10 @@ import pandas as pd
 
 from analysis import axes, branching, figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
-from analysis.behaviour.tables import behaviour_tables
+from analysis.behaviour.tables import behaviour_frames, behaviour_tables
 from analysis.competence import competence_table
-from analysis.load import NoRecords, capability, capability_label, condition_cols, conditions_table, load_store
+from analysis.load import NoRecords, capability, capability_label, condition_cols, conditions_table, load_tables
+from analysis.rows import BEHAVIOUR
 from analysis.sensitivity import sensitivity_table
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
     (default ``<store>/judgements``) when there are any.
     """
     skipped: list[str] = []
-    games, agents = load_store(store, skipped)
+    loaded = load_tables(store, ("games", "agents", *BEHAVIOUR), skipped)  # one pass over the index
+    games, agents = loaded["games"], loaded["agents"]
     if games.empty:
         raise NoRecords(f"no game records found below {store}" + (f" (only {len(skipped)} damaged ones)" if skipped else ""))
     out = Path(out)
@@ -97,7 +99,8 @@ def analyze(store: str | Path, out: str | Path, capability_name: str = "auto", n
         "perturbation_variance": axes.perturbation_variance(games, keys),
         "perturbation_slope": axes.perturbation_slopes(scaling, keys, games),
         "access": axes.access(games, n_boot=n_boot, seed=seed),
-        **behaviour_tables(store, agents, focal, keys, judgements, n_boot=n_boot, seed=seed),
+        **behaviour_tables(store, agents, focal, keys, judgements, n_boot=n_boot, seed=seed,
+                           recorded=behaviour_frames(loaded)),
         **branching.report_tables(store, n_boot=n_boot, seed=seed),
     }
     for name, df in result.tables.items():

@@ -1,4 +1,6 @@
-"""One record's rows for the analysis tables: a game row, a row per seat and a row per model call.
+"""One record's rows for the analysis tables: a game row, a row per seat and a row per model call, and
+the behaviour rows of a complete game (a row per public message, per claim the rules extract, per
+gaslighting flag).
 
 Pure Python and numpy (no pandas, no pyarrow), so the store's write hook (:mod:`analysis.index`) can
 derive a game's rows in the runner without slowing its start-up. :func:`record_rows` is the one
@@ -14,6 +16,9 @@ import math
 import numpy as np
 
 from analysis import metrics
+from analysis.behaviour.claims import ledger
+from analysis.behaviour.gaslighting import check_game
+from analysis.behaviour.messages import public_messages
 from bargain import perturb
 from bargain.game import cofunding, treaty
 from bargain.store import canonical_json
@@ -30,7 +35,8 @@ _NOT_CONDITION = ("schema_version", "seed", "counterbalance")
 _RENAMES = {"preferences.kind": "preference_kind", "preferences.cooperation": "cooperation"}
 # Per-agent columns a metadata key must not overwrite.
 _RESERVED = frozenset({"seat", "name", "role", "model", "litellm_model", "opponent", "status"})
-TABLES = ("games", "agents", "calls")
+BEHAVIOUR = ("messages", "claims", "gaslighting")
+TABLES = ("games", "agents", "calls", *BEHAVIOUR)
 
 
 def record_rows(record: dict, cache: dict) -> dict[str, list[dict]]:
@@ -47,7 +53,7 @@ def record_rows(record: dict, cache: dict) -> dict[str, list[dict]]:
         row.update(extra, condition=cid)
     game.update({f"focal_{k}": agents[game["focal_seat"]][k]
                  for k in ("share", "exploitation_index", "nbs_share", "discounted_utility")})
-    tables = {"games": [game], "agents": agents, "calls": call_rows(record)}
+    tables = {"games": [game], "agents": agents, "calls": call_rows(record), **behaviour_rows(record)}
     # Plain Python values: the journal stores them as JSON, where a numpy integer would turn into text.
     return {name: [{k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} for row in table]
             for name, table in tables.items()}
@@ -67,6 +73,32 @@ def call_rows(record: dict) -> list[dict]:
             "latency_s": c.get("latency_s"), "retries": c.get("retries"), "cache_hit": c.get("cache_hit"),
         })
     return rows
+
+
+def behaviour_rows(record: dict) -> dict[str, list[dict]]:
+    """The behaviour rows of a complete game (none otherwise): per public message its claims, false
+    claims and gaslighting flags; per claim the rules extract, the claim checked against the speaker's
+    private values (see :func:`analysis.behaviour.claims.ledger`); per gaslighting flag, the statement
+    and its evidence as JSON text (see :func:`analysis.behaviour.gaslighting.check_game`)."""
+    if record["status"] != "complete":
+        return {name: [] for name in BEHAVIOUR}
+    flags = check_game(record)
+    hits: dict[tuple[int, int, int], int] = {}
+    for f in flags:
+        at = (f["seat"], f["round"], f["turn"])
+        hits[at] = hits.get(at, 0) + 1
+    messages, claims = [], []
+    for msg in public_messages(record):
+        key = {"experiment_id": msg.experiment_id, "game_index": msg.game_index, "seat": msg.seat,
+               "round": msg.round, "turn": msg.turn}
+        checked = ledger(msg.text, msg.items, msg.values)
+        claims += [{**key, "extractor": "rules", **c} for c in checked]
+        messages.append({**key, "n_claims": len(checked), "n_false": sum(c["false"] for c in checked),
+                         "n_gaslighting": hits.get((msg.seat, msg.round, msg.turn), 0)})
+    gaslighting = [{**{k: f[k] for k in ("experiment_id", "game_index", "seat", "round", "turn", "message", "kind",
+                                         "about", "statement", "verdict")}, "evidence": json.dumps(f["evidence"])}
+                   for f in flags]
+    return {"messages": messages, "claims": claims, "gaslighting": gaslighting}
 
 
 def condition_fields(identity: dict) -> dict:

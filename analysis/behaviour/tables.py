@@ -9,20 +9,17 @@ check, always there) or a judge id (labels from ``<store>/judgements``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.behaviour.agreement import kappa
-from analysis.behaviour.claims import ledger
-from analysis.behaviour.gaslighting import check_game
 from analysis.behaviour.judge import iter_judgements
-from analysis.behaviour.messages import public_messages
 from analysis.behaviour.taxonomy import NAMES
 from analysis.fits import fit_law
-from analysis.load import iter_records
+from analysis.load import load_tables
+from analysis.rows import BEHAVIOUR
 from analysis.stats import cluster_mean_ci
 
 RECORD = "record"  # behaviours checked against the record itself, no judge
@@ -32,30 +29,22 @@ LAW_COLS = ("n_obs", "n_clusters", "mean", "slope", "slope_ci_low", "slope_ci_hi
             "slope_boot_low", "slope_boot_high", "note")
 _GAME_KEY = ["experiment_id", "game_index"]
 _SEAT_KEY = [*_GAME_KEY, "seat"]
+MESSAGE_COLS = [*_SEAT_KEY, "round", "turn", "n_claims", "n_false", "n_gaslighting"]
 CLAIM_COLS = [*_SEAT_KEY, "round", "turn", "extractor", "item", "kind", "stated", "text", "true_value", "true_rank",
               "threshold", "false", "size"]
+FLAG_COLS = [*_SEAT_KEY, "round", "turn", "message", "kind", "about", "statement", "verdict", "evidence"]
 
 
 def record_frames(store: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(messages, claims, gaslighting) of every complete game: one row per public message, per claim
-    extracted by the rules, and per gaslighting flag."""
-    messages, claims, flags = [], [], []
-    for record in iter_records(store):
-        if record["status"] != "complete":
-            continue
-        for msg in public_messages(record):
-            key = {"experiment_id": msg.experiment_id, "game_index": msg.game_index, "seat": msg.seat,
-                   "round": msg.round, "turn": msg.turn}
-            checked = ledger(msg.text, msg.items, msg.values)
-            claims += [{**key, "extractor": "rules", **c} for c in checked]
-            messages.append({**key, "n_claims": len(checked), "n_false": sum(c["false"] for c in checked)})
-        flags += [{**f, "evidence": json.dumps(f["evidence"])} for f in check_game(record)]
-    messages = pd.DataFrame(messages, columns=[*_SEAT_KEY, "round", "turn", "n_claims", "n_false"])
-    flagged = pd.DataFrame(flags, columns=[*_SEAT_KEY, "round", "turn", "message", "kind", "about",
-                                           "statement", "verdict", "evidence"])
-    hits = flagged.groupby([*_SEAT_KEY, "round", "turn"]).size().rename("n_gaslighting")
-    messages = messages.merge(hits, on=[*_SEAT_KEY, "round", "turn"], how="left").fillna({"n_gaslighting": 0})
-    return messages, pd.DataFrame(claims, columns=CLAIM_COLS), flagged
+    extracted by the rules, and per gaslighting flag (see :func:`analysis.rows.behaviour_rows`), from
+    the store's index, which reads only the records it has not seen."""
+    return behaviour_frames(load_tables(store, BEHAVIOUR))
+
+
+def behaviour_frames(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(messages, claims, gaslighting) out of the index's behaviour tables, with every column even when empty."""
+    return tuple(tables[name].reindex(columns=columns) for name, columns in zip(BEHAVIOUR, (MESSAGE_COLS, CLAIM_COLS, FLAG_COLS)))
 
 
 def judged_frames(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -181,10 +170,12 @@ def truthfulness_tables(messages: pd.DataFrame, judged: pd.DataFrame, claims: pd
 
 
 def behaviour_tables(store: str | Path, agents: pd.DataFrame, focal: pd.DataFrame, keys: list[str],
-                     judgements: str | Path | None = None, n_boot: int = 1000, seed: int = 0) -> dict[str, pd.DataFrame]:
+                     judgements: str | Path | None = None, n_boot: int = 1000, seed: int = 0,
+                     recorded: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
     """Every behaviour table of a store; judged tactics only when ``judgements`` (default
-    ``<store>/judgements``) holds labels. ``focal`` are the fit rows with a ``capability`` column."""
-    messages, claims, flags = record_frames(store)
+    ``<store>/judgements``) holds labels. ``focal`` are the fit rows with a ``capability`` column;
+    ``recorded`` the store's :func:`record_frames` when already loaded."""
+    messages, claims, flags = recorded if recorded is not None else record_frames(store)
     if messages.empty:
         return {}
     judged, judge_claims = judged_frames(Path(judgements) if judgements else Path(store) / "judgements")

@@ -9,22 +9,41 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis import index, journal
+from analysis import index, journal, rows
 from analysis import load as load_module
 from analysis.__main__ import main
 from analysis.load import frames, iter_records, load_store
 from analysis.report import analyze
-from bargain.store import load_record
+from bargain import sim
 from bargain.runner import run_experiment
+from bargain.sim import strategies
+from bargain.sim.observe import read
+from bargain.store import load_record
+
+# item game: 2 models x 2 draws x 2 seats; the gaslighter, treaty and co-funding: 1 draw x 2 seats
+N_GAMES = 2 * 2 * 2 + 2 + 2 + 2
 
 
-N_GAMES = 2 * 2 * 2 + 2 + 2  # item game: 2 models x 2 draws x 2 seats; treaty and co-funding: 1 draw x 2 seats
+def gaslighter(messages: list[dict]) -> str:
+    """Boulware, whose messages from round 2 on also say its best item is worth nothing to it (a false
+    claim) and that the other offered it the last item and accepted its proposal (which the record
+    mostly does not bear out: the other, stronger, rejects its proposals)."""
+    reply = strategies.respond("boulware", messages, seed=0)
+    sit = read(messages)
+    if sit.phase != "discussion" or sit.round < 2:
+        return reply
+    best = sit.items[int(sit.values[:, sit.me].argmax())]
+    return (f"The {best} is worth nothing to me. You offered me the {sit.items[-1]} already. "
+            f"You accepted my proposal before. {reply}")
+
+
+sim.register("gaslighter", gaslighter)
 
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory):
     """Real offline games through the runner (so through the store's write hook): two focal models in the
-    item game, and a treaty and a co-funding experiment."""
+    item game (whose messages claim top items), a gaslighting one, and a treaty and a co-funding experiment."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -34,7 +53,8 @@ def played(tmp_path_factory):
     store = tmp_path_factory.mktemp("played") / "store"
     register()
     runs = [[f"model={m}", "model@opponent=boulware", "n_games=2"] for m in ("sim-weak", "sim-strong")]
-    runs += [["game=treaty", "n_games=1"], ["game=cofunding", "model@opponent=sim-base", "n_games=1"]]
+    runs += [["model=boulware", "model.litellm_model=sim/gaslighter", "model@opponent=sim-strong", "n_games=1"],
+             ["game=treaty", "n_games=1"], ["game=cofunding", "model@opponent=sim-base", "n_games=1"]]
     for overrides in runs:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONF, version_base="1.3"):
@@ -97,11 +117,18 @@ def test_written_games_are_journaled_then_folded_into_parquet(played, monkeypatc
     calls = index.load(store, ("calls",))["calls"].to_pandas()
     assert len(calls) == sum(len(r["calls"]) for r in iter_records(store))
     assert calls["prompt_tokens"].gt(0).all() and calls["latency_s"].notna().all()
+    reads.clear()
+    behaviour = index.load(store, rows.BEHAVIOUR)
+    assert reads == []
+    direct = index.tables_from_records(iter_records(store))
+    for name in rows.BEHAVIOUR:
+        assert behaviour[name].num_rows > 0, name
+        pd.testing.assert_frame_equal(behaviour[name].to_pandas(), direct[name].to_pandas(), obj=name)
 
 
 def test_analysis_from_the_index_equals_analysis_from_the_records(store, tmp_path):
-    """Every table (fits with their bootstrap intervals, ratings, reference-solution metrics) is the same
-    whether the rows come from the journal, the Parquet index or the records themselves."""
+    """Every table (fits with their bootstrap intervals, ratings, reference-solution metrics, behaviour
+    tables) is the same whether the rows come from the journal, the Parquet index or the records themselves."""
     first = analyze(store, tmp_path / "journal", n_boot=100)
     assert set(first.tables["games"]["game"]) == {"items", "treaty", "cofunding"}
     second = analyze(store, tmp_path / "parquet", n_boot=100)
@@ -109,6 +136,10 @@ def test_analysis_from_the_index_equals_analysis_from_the_records(store, tmp_pat
         shutil.rmtree(folder)
     third = analyze(store, tmp_path / "records", n_boot=100)
     assert first.tables["headline"]["slope"].notna().any()  # the item ladder (treaty, co-funding: one model)
+    # behaviour rows come from the index too: claims (some false), gaslighting flags, their rates
+    assert first.tables["claims"]["false"].any() and not first.tables["claims"]["false"].all()
+    assert "agreement" in set(first.tables["gaslighting"]["kind"])
+    assert first.tables["gaslighting_rates"]["rate"].gt(0).any() and len(first.tables["truthfulness"])
     for name, table in first.tables.items():
         pd.testing.assert_frame_equal(table, second.tables[name], obj=name)
         pd.testing.assert_frame_equal(table, third.tables[name], obj=name)
