@@ -5,7 +5,8 @@ agents, calls, and the behaviour rows: messages, claims, gaslighting) plus ``fil
 record file, as it was on disk, each game's rows came from), and ``<store>/index/pending.jsonl``: the store's write hook (:func:`analysis.journal.on_write`)
 appends one line per game written, holding the rows derived from the record just written. The
 analysis folds those lines into the Parquet files, so it decodes each game's JSON once, when the game
-is written, instead of on every run. One index per store (the folder holding the experiment folders),
+is written, instead of on every run; the fold reads the lines in blocks with Arrow's JSON reader, with
+no Python object per value (see :func:`analysis.journal.pack` for the line's layout). One index per store (the folder holding the experiment folders),
 so a store of many small experiments is still a handful of files to read.
 
 Staleness is decided per record file, never trusted blindly: a game's indexed rows are used only if
@@ -31,8 +32,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from analysis import rows
@@ -42,7 +45,8 @@ log = logging.getLogger(__name__)
 
 FILES = "files"  # the table of record fingerprints
 ALL = (*rows.TABLES, FILES)
-CHUNK = 5000  # games per batch when turning journal lines or records into Arrow tables (bounds memory)
+CHUNK = 5000  # games per batch when turning records into Arrow tables (bounds memory)
+BLOCK = 1 << 26  # bytes of pending lines read into Arrow at once (bounds memory)
 # Rows by game (agents also by seat); calls keep each game's order (Arrow's sort is stable).
 SORT_KEYS = {"agents": ("experiment_id", "game_index", "seat")}
 # A table without rows still has its keys (Parquet needs a column; filters need these).
@@ -232,20 +236,103 @@ def _take_pending(folder: Path, writable: bool) -> list[Path]:
     return [live] if live.exists() else []
 
 
-def _pending_entries(paths: list[Path], wanted: dict[str, os.stat_result]) -> Iterator[dict]:
+def _pending_entries(lines: Iterable[str], wanted: dict[str, os.stat_result]) -> Iterator[dict]:
     """Pending lines of the current code whose file is in ``wanted`` with the same fingerprint (each once)."""
-    for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash: its record is read instead
-                st = wanted.get(entry.get("file"))
-                if (entry.get("version") == VERSION and st is not None
-                        and fingerprint(st) == tuple(entry.get(k) for k in FINGERPRINT)):
-                    del wanted[entry["file"]]
-                    yield entry
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash: its record is read instead
+        if _usable(entry.get("file"), entry.get("version"), tuple(entry.get(k) for k in FINGERPRINT), wanted):
+            yield entry
+
+
+def _usable(key: str | None, version: str | None, stamp: tuple, wanted: dict[str, os.stat_result]) -> bool:
+    """Whether a pending line's rows hold (current code, its file wanted and unchanged); taken out of ``wanted``."""
+    st = wanted.get(key)
+    if version == VERSION and st is not None and fingerprint(st) == stamp:
+        del wanted[key]
+        return True
+    return False
+
+
+def _fold(path: Path, wanted: dict[str, os.stat_result]) -> Iterator[dict[str, pa.Table]]:
+    """Tables of a pending log's usable lines, in blocks of whole lines (bounded memory); see :func:`_fold_lines`."""
+    with open(path, "rb") as fh:
+        rest = b""
+        while block := fh.read(BLOCK):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield _fold_lines(block[:cut], wanted)
+    if rest.strip():  # a last line without its newline: whole if it parses, else torn by a crash
+        yield _fold_lines(rest, wanted)
+
+
+def _fold_lines(data: bytes, wanted: dict[str, os.stat_result]) -> dict[str, pa.Table]:
+    """Tables of the usable lines in ``data``, read in bulk by Arrow's JSON reader (no Python object per
+    value). Lines it cannot read together (a line torn by a crash, a column mixing numbers and text,
+    lines of other code) are read one by one instead, as :func:`_pending_entries` does."""
+    options = pj.ReadOptions(block_size=len(data) + 1, use_threads=True)
+    try:
+        lines = pj.read_json(pa.py_buffer(data), read_options=options)
+        dated = _dates_as_text(lines.schema)
+        if dated != lines.schema:  # the reader takes date-like text for timestamps: keep it as written
+            lines = pj.read_json(pa.py_buffer(data), read_options=options,
+                                 parse_options=pj.ParseOptions(explicit_schema=dated))
+        packs = [pc.struct_field(lines["rows"], name) for name in rows.TABLES]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:  # KeyError: a table missing (other code)
+        log.info("pending lines read one by one (%s)", exc)
+        entries = list(_pending_entries(data.decode(errors="replace").split("\n"), wanted))
+        return _to_tables(entries) if entries else {}
+    stamps = zip(*(lines[c].to_pylist() for c in ("file", "version", *FINGERPRINT)))
+    take = pa.array([i for i, (key, version, *stamp) in enumerate(stamps) if _usable(key, version, tuple(stamp), wanted)],
+                    pa.int64())
+    files = lines.select(["file", "game_index", *FINGERPRINT]).take(take)
+    out = {name: _unpacked(p.take(take), files["file"]) for name, p in zip(rows.TABLES, packs)}
+    out[FILES] = _files_table(files)
+    return out
+
+
+def _dates_as_text(schema: pa.Schema) -> pa.Schema:
+    def text(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            return pa.string()
+        if pa.types.is_struct(t):
+            return pa.struct([f.with_type(text(f.type)) for f in t])
+        if pa.types.is_list(t):
+            return pa.list_(t.value_field.with_type(text(t.value_type)))
+        return t
+
+    return pa.schema([f.with_type(text(f.type)) for f in schema])
+
+
+def _unpacked(packs: pa.ChunkedArray, keys: pa.ChunkedArray) -> pa.Table:
+    """One table from packed rows (see :func:`analysis.journal.pack`) read by Arrow, of the games ``keys``."""
+    first: dict[str, tuple[str, int]] = {}
+    orders = pa.table({"columns": pc.struct_field(packs, "columns"), "key": keys})
+    orders = orders.group_by("columns").aggregate([("key", "min")])  # the few distinct column orders
+    for order, key in zip(orders["columns"].to_pylist(), orders["key_min"].to_pylist()):
+        for i, c in enumerate(json.loads(order)):
+            first[c] = min(first.get(c, (key, i)), (key, i))
+    values = pc.struct_field(packs, "values").combine_chunks()
+    if not first or not pa.types.is_struct(values.type):
+        return pa.table({})
+    # a game's rows per table, from a column every row has
+    counts = pc.fill_null(pc.list_value_length(pc.struct_field(values, "experiment_id")), 0).to_numpy()
+    n = int(counts.sum())
+    table = {}
+    for field in values.type:
+        lists = pc.struct_field(values, field.name)
+        column = pc.list_flatten(lists)
+        if lists.null_count:  # games without the column: nulls in their rows
+            present = np.repeat(lists.is_valid().to_numpy(zero_copy_only=False), counts)
+            index = np.zeros(n, np.int64)
+            index[present] = np.arange(len(column))
+            column = column.take(pa.array(index, mask=~present))
+        table[field.name] = column
+    return _with_first(pa.table(table), first)
 
 
 def _fresh(store: Path, files: dict[str, os.stat_result], kept: set[str], pending: list[Path],
@@ -254,7 +341,7 @@ def _fresh(store: Path, files: dict[str, os.stat_result], kept: set[str], pendin
     from analysis.load import read_record
 
     wanted = {name: st for name, st in files.items() if name not in kept}
-    batches = [_to_tables(chunk) for chunk in _chunks(_pending_entries(pending, wanted))]
+    batches = [tables for path in pending for tables in _fold(path, wanted) if tables]
 
     def from_records() -> Iterator[dict]:
         for key in sorted(wanted):
@@ -286,32 +373,34 @@ def _to_tables(entries: list[dict]) -> dict[str, pa.Table]:
     """Arrow tables of a batch of index entries: every row table, and the files table."""
     keys = [e["file"] for e in entries]
     out = {name: _columns([e["rows"][name] for e in entries], keys) for name in rows.TABLES}
-    out[FILES] = pa.table({"file": pa.array([e["file"] for e in entries], pa.string()),
-                           "experiment_id": pa.array([e["file"].split("/")[0] for e in entries], pa.string()),
-                           **{k: pa.array([e[k] for e in entries], pa.int64()) for k in ("game_index", *FINGERPRINT)}})
+    out[FILES] = _files_table(pa.table({"file": pa.array(keys, pa.string()),
+                                        **{k: pa.array([e[k] for e in entries], pa.int64())
+                                           for k in ("game_index", *FINGERPRINT)}}))
     return out
 
 
+def _files_table(files: pa.Table) -> pa.Table:
+    """The files table: each game's record file, experiment, game index and file fingerprint."""
+    experiment = pc.list_element(pc.split_pattern(files["file"], "/"), 0)
+    return pa.table({"file": files["file"], "experiment_id": experiment,
+                     **{k: pc.cast(files[k], pa.int64()) for k in ("game_index", *FINGERPRINT)}})
+
+
 def _columns(packs: list[dict], keys: list[str]) -> pa.Table:
-    """One table from packed rows (see :func:`_pack`) of the games ``keys``; absent columns are null.
+    """One table from packed rows (see :func:`analysis.journal.pack`) of the games ``keys``; absent columns are null.
 
     Where each column first appears (the first game, in key order, and its place in that game's row)
     goes with the table, so stacked tables order their columns as the records, read in order, would.
     """
     first: dict[str, tuple[str, int]] = {}
     for key, p in zip(keys, packs):
-        for i, c in enumerate(p["columns"]):
+        for i, c in enumerate(json.loads(p["columns"])):
             first[c] = min(first.get(c, (key, i)), (key, i))
     columns = sorted(first, key=first.__getitem__)
-    values: dict[str, list] = {c: [] for c in columns}
-    for p in packs:
-        n = len(p["values"])
-        for c in columns:
-            if c not in p["columns"]:
-                values[c].extend([None] * n)
-        for c, column in zip(p["columns"], zip(*p["values"])):
-            values[c].extend(column)
-    return _with_first(pa.table({c: array(v) for c, v in values.items()}), first)
+    counts = [len(next(iter(p["values"].values()), ())) for p in packs]
+    table = pa.table({c: array([v for p, n in zip(packs, counts) for v in p["values"].get(c) or [None] * n])
+                      for c in columns})
+    return _with_first(table, first)
 
 
 def _first(table: pa.Table) -> dict[str, tuple[str, int]]:

@@ -26,11 +26,12 @@ log = logging.getLogger(__name__)
 INDEX = "index"
 PENDING = "pending.jsonl"
 FINGERPRINT = ("ino", "size", "mtime_ns")
-# Code that defines the rows: when it changes, rows derived by older code are derived again.
+# Code that defines the rows (and this module, the lines): when it changes, rows derived by older code are
+# derived again.
 _SOURCES = (rows, metrics, game_metrics, claims, gaslighting, messages, game, *(m for _, m in inspect.getmembers(game, inspect.ismodule)
                                    if m.__name__.startswith("bargain.game.")))
 VERSION = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sorted(
-    set(_SOURCES), key=lambda m: m.__name__))).hexdigest()[:16]
+    set(_SOURCES), key=lambda m: m.__name__)) + Path(__file__).read_bytes()).hexdigest()[:16]
 CACHE: dict = {}  # reference solutions of the draws this process has indexed
 
 
@@ -58,15 +59,17 @@ def on_write(path: Path) -> None:
 
 def entry(key: str, seen: os.stat_result, record: dict, cache: dict) -> dict:
     """One game's index entry: its file (``<experiment>/<file>``) and the file's fingerprint, and its rows
-    per table (as column and value lists, which keep the column order through JSON)."""
+    per table (see :func:`pack`)."""
     return {"version": VERSION, "file": key, "game_index": record["game_index"],
             **dict(zip(FINGERPRINT, fingerprint(seen))), "rows": pack(rows.record_rows(record, cache))}
 
 
 def pack(tables: dict[str, list[dict]]) -> dict[str, dict]:
-    """Rows per table as column and value lists (``row.get``: a column a row lacks is None)."""
+    """Rows per table as columns: ``{"columns": <the column order as JSON text>, "values": {column: [value
+    per row]}}`` (a column a row lacks is None). Lines are written with sorted keys, so the order goes
+    apart; as one string per table and game, the fold finds the few distinct orders at once."""
     packed = {}
     for table, table_rows in tables.items():
         columns = list(dict.fromkeys(k for row in table_rows for k in row))
-        packed[table] = {"columns": columns, "values": [[row.get(c) for c in columns] for row in table_rows]}
+        packed[table] = {"columns": json.dumps(columns), "values": {c: [row.get(c) for row in table_rows] for c in columns}}
     return packed
