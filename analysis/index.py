@@ -32,7 +32,6 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -281,6 +280,7 @@ def _fold_lines(data: bytes, wanted: dict[str, os.stat_result]) -> dict[str, pa.
         if dated != lines.schema:  # the reader takes date-like text for timestamps: keep it as written
             lines = pj.read_json(pa.py_buffer(data), read_options=options,
                                  parse_options=pj.ParseOptions(explicit_schema=dated))
+        lines.validate(full=True)  # the reader can build broken lists (a list starting with nulls, Arrow 26)
         packs = [pc.struct_field(lines["rows"], name) for name in rows.TABLES]
     except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:  # KeyError: a table missing (other code)
         log.info("pending lines read one by one (%s)", exc)
@@ -316,23 +316,9 @@ def _unpacked(packs: pa.ChunkedArray, keys: pa.ChunkedArray) -> pa.Table:
     for order, key in zip(orders["columns"].to_pylist(), orders["key_min"].to_pylist()):
         for i, c in enumerate(json.loads(order)):
             first[c] = min(first.get(c, (key, i)), (key, i))
-    values = pc.struct_field(packs, "values").combine_chunks()
-    if not first or not pa.types.is_struct(values.type):
-        return pa.table({})
-    # a game's rows per table, from a column every row has
-    counts = pc.fill_null(pc.list_value_length(pc.struct_field(values, "experiment_id")), 0).to_numpy()
-    n = int(counts.sum())
-    table = {}
-    for field in values.type:
-        lists = pc.struct_field(values, field.name)
-        column = pc.list_flatten(lists)
-        if lists.null_count:  # games without the column: nulls in their rows
-            present = np.repeat(lists.is_valid().to_numpy(zero_copy_only=False), counts)
-            index = np.zeros(n, np.int64)
-            index[present] = np.arange(len(column))
-            column = column.take(pa.array(index, mask=~present))
-        table[field.name] = column
-    return _with_first(pa.table(table), first)
+    flat = pc.list_flatten(pc.struct_field(packs, "rows"))
+    table = pa.Table.from_struct_array(flat) if pa.types.is_struct(flat.type) else pa.table({})
+    return _with_first(table, first)
 
 
 def _fresh(store: Path, files: dict[str, os.stat_result], kept: set[str], pending: list[Path],
@@ -397,9 +383,7 @@ def _columns(packs: list[dict], keys: list[str]) -> pa.Table:
         for i, c in enumerate(json.loads(p["columns"])):
             first[c] = min(first.get(c, (key, i)), (key, i))
     columns = sorted(first, key=first.__getitem__)
-    counts = [len(next(iter(p["values"].values()), ())) for p in packs]
-    table = pa.table({c: array([v for p, n in zip(packs, counts) for v in p["values"].get(c) or [None] * n])
-                      for c in columns})
+    table = pa.table({c: array([row.get(c) for p in packs for row in p["rows"]]) for c in columns})
     return _with_first(table, first)
 
 

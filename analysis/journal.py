@@ -65,11 +65,7 @@ def entry(key: str, seen: os.stat_result, record: dict, cache: dict) -> dict:
 
 
 def pack(tables: dict[str, list[dict]]) -> dict[str, dict]:
-    """Rows per table as columns: ``{"columns": <the column order as JSON text>, "values": {column: [value
-    per row]}}`` (a column a row lacks is None). Lines are written with sorted keys, so the order goes
-    apart; as one string per table and game, the fold finds the few distinct orders at once."""
-    packed = {}
-    for table, table_rows in tables.items():
-        columns = list(dict.fromkeys(k for row in table_rows for k in row))
-        packed[table] = {"columns": json.dumps(columns), "values": {c: [row.get(c) for row in table_rows] for c in columns}}
-    return packed
+    """Rows per table with their column order as JSON text: lines are written with sorted keys, so the
+    order goes apart (as one string per table and game, the fold finds the few distinct orders at once)."""
+    return {table: {"columns": json.dumps(list(dict.fromkeys(k for row in table_rows for k in row))), "rows": table_rows}
+            for table, table_rows in tables.items()}
