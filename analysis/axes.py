@@ -33,9 +33,8 @@ def name_effects(agents: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
     """Share advantage of every display name that is not a default ``Agent_k``, per model and pooled."""
     columns = ["model", "name", "advantage", "low", "high", "n_games", "seats"]
     done = agents[(agents["status"] == "complete") & agents["share"].notna()]
-    named = done.groupby(["experiment_id", "game_index"])["name"].transform(
-        lambda names: not all(DEFAULT_NAME.match(str(n)) for n in names))
-    d = done[named.astype(bool)]
+    default = done["name"].astype(str).str.match(DEFAULT_NAME)
+    d = done[~default.groupby([done["experiment_id"], done["game_index"]]).transform("all").astype(bool)]
     if d.empty:
         return pd.DataFrame(columns=columns)
     d = d.assign(advantage=d["share"] - d.groupby(["experiment_id", "game_index"])["share"].transform("mean"))

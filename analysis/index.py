@@ -2,12 +2,13 @@
 
 Layout: ``<store>/index/<table>.parquet`` for each table of :data:`analysis.rows.TABLES` (games,
 agents, calls, and the behaviour rows: messages, claims, gaslighting) plus ``files.parquet`` (which
-record file, as it was on disk, each game's rows came from), and ``<store>/index/pending.jsonl``: the store's write hook (:func:`analysis.journal.on_write`)
-appends one line per game written, holding the rows derived from the record just written. The
-analysis folds those lines into the Parquet files, so it decodes each game's JSON once, when the game
-is written, instead of on every run; the fold reads the lines in blocks with Arrow's JSON reader, with
-no Python object per value (see :func:`analysis.journal.pack` for the line's layout). One index per store (the folder holding the experiment folders),
-so a store of many small experiments is still a handful of files to read.
+record file, as it was on disk, each game's rows came from), and ``<store>/index/pending.jsonl``: the
+store's write hook (:func:`analysis.journal.on_write`) appends one line per game written, holding the
+rows derived from the record just written. The analysis folds those lines into the Parquet files, so
+it decodes each game's JSON once, when the game is written, instead of on every run; the fold reads
+the lines in blocks with Arrow's JSON reader, with no Python object per value. One index per store
+(the folder holding the experiment folders), so a store of many small experiments is still a
+handful of files to read.
 
 Staleness is decided per record file, never trusted blindly: a game's indexed rows are used only if
 its file still has the inode, size and modification time (ns) it had when its rows were derived and
@@ -281,15 +282,15 @@ def _fold_lines(data: bytes, wanted: dict[str, os.stat_result]) -> dict[str, pa.
             lines = pj.read_json(pa.py_buffer(data), read_options=options,
                                  parse_options=pj.ParseOptions(explicit_schema=dated))
         lines.validate(full=True)  # the reader can build broken lists (a list starting with nulls, Arrow 26)
+        stamps = lines.select(["file", "version", "game_index", *FINGERPRINT])
         packs = [pc.struct_field(lines["rows"], name) for name in rows.TABLES]
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:  # KeyError: a table missing (other code)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:  # KeyError: a field missing (other code)
         log.info("pending lines read one by one (%s)", exc)
         entries = list(_pending_entries(data.decode(errors="replace").split("\n"), wanted))
         return _to_tables(entries) if entries else {}
-    stamps = zip(*(lines[c].to_pylist() for c in ("file", "version", *FINGERPRINT)))
-    take = pa.array([i for i, (key, version, *stamp) in enumerate(stamps) if _usable(key, version, tuple(stamp), wanted)],
-                    pa.int64())
-    files = lines.select(["file", "game_index", *FINGERPRINT]).take(take)
+    take = pa.array([i for i, (key, version, *stamp) in enumerate(zip(*(stamps[c].to_pylist() for c in (
+        "file", "version", *FINGERPRINT)))) if _usable(key, version, tuple(stamp), wanted)], pa.int64())
+    files = stamps.take(take)
     out = {name: _unpacked(p.take(take), files["file"]) for name, p in zip(rows.TABLES, packs)}
     out[FILES] = _files_table(files)
     return out

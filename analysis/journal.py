@@ -1,10 +1,12 @@
 """The index's journal: what the store's write hook appends for every game it writes.
 
-Pure Python and numpy (no pandas, no pyarrow), so indexing a game costs the runner about a
-millisecond and nothing at start-up. Each line of ``<store>/index/pending.jsonl`` is one game: its
-record file (``<experiment>/<file>``) and the file's fingerprint (inode, size, modification time in ns), the :data:`VERSION` of the code
-that derived its rows, and its rows per table (:func:`analysis.rows.record_rows`).
-:mod:`analysis.index` folds the lines into the Parquet tables.
+Pure Python and numpy (no pandas, no pyarrow), so indexing a game costs the runner milliseconds
+(mostly reading the record back and checking its messages for the behaviour rows) and nothing at
+start-up. Each line of ``<store>/index/pending.jsonl`` is one game: its record file
+(``<experiment>/<file>``) and the file's fingerprint (inode, size, modification time in ns), the
+:data:`VERSION` of the code that derived its rows, and its rows per table
+(:func:`analysis.rows.record_rows`, packed by :func:`pack`). :mod:`analysis.index` folds the lines
+into the Parquet tables.
 """
 
 from __future__ import annotations

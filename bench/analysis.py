@@ -5,7 +5,8 @@ protocol), then builds larger stores by copying those records under new experime
 journaled for the index as the runner's write hook does (the smallest store through the hook itself,
 whose time per game is reported). Each analysis
 (`analysis.report.analyze`: every table, reference solutions, fits and intervals with 1,000 bootstrap
-resamples, figures) runs in its own process, which reports its wall time and peak memory (max RSS).
+resamples, the behaviour tables, figures) runs in its own process, which reports its wall time and
+peak memory (max RSS); each row names the machine's load average when its analysis started.
 The baseline is the analysis before the index, taken from git (the parent of the commit that added
 ``analysis/index.py``) and run on the same 10,000-game store; at 100,000 games it ran out of memory
 (12 GB after 6.4 minutes, issue 13), so it is not run there.
@@ -133,13 +134,15 @@ def baseline_tree(dest: Path) -> Path | None:
 
 
 def analyse(tree: Path, store: Path, out: Path, n_boot: int) -> dict:
-    """Run the analysis of ``tree`` on ``store`` in a fresh process: {"s": wall seconds, "gb": peak RSS}."""
+    """Run the analysis of ``tree`` on ``store`` in a fresh process: {"s": wall seconds, "gb": peak RSS,
+    "load": the machine's 1-minute load average when it started}."""
     env = {**os.environ, "PYTHONPATH": str(tree), "MPLBACKEND": "Agg"}
+    load = os.getloadavg()[0]
     done = subprocess.run([sys.executable, "-c", DRIVER, str(store), str(out), str(n_boot)], env=env, cwd=out.parent,
                           capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"analysis of {store} with {tree} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load}
 
 
 def measure(smoke: bool) -> list[dict]:
@@ -172,11 +175,14 @@ def run(sizes: list[int], n_draws: int, experiments: list[list[str]], n_boot: in
             log.warning("after (index up to date): %s", again)
             label = f"{n:,} games, {n_boot:,} bootstrap resamples"
             big = n >= 100_000
+            loads = f"load {new['load']:.1f}" + (f"/{before['load']:.1f}" if before else "")
             rows += [
-                _row(f"analysis of {label}, first run after the games (s)", new["s"], before and before["s"], "s",
-                     f"<= {TARGET_S:.0f} s" if big else "", new["s"] <= TARGET_S if big else None),
-                _row(f"analysis of {label}, index up to date (s)", again["s"], before and before["s"], "s",
-                     f"<= {TARGET_S:.0f} s" if big else "", again["s"] <= TARGET_S if big else None),
+                _row(f"analysis of {label}, first run after the games (s; {loads})", new["s"],
+                     before and before["s"], "s", f"<= {TARGET_S:.0f} s" if big else "",
+                     new["s"] <= TARGET_S if big else None),
+                _row(f"analysis of {label}, index up to date (s; load {again['load']:.1f})", again["s"],
+                     before and before["s"], "s", f"<= {TARGET_S:.0f} s" if big else "",
+                     again["s"] <= TARGET_S if big else None),
                 _row(f"analysis of {label}, peak memory (GB)", max(new["gb"], again["gb"]), before and before["gb"],
                      "GB", f"<= {TARGET_GB:.0f} GB" if big else "", max(new["gb"], again["gb"]) <= TARGET_GB if big else None),
             ]
