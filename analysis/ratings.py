@@ -19,27 +19,35 @@ RIDGE = 1e-2
 
 
 def ranking_stages(agents: pd.DataFrame, models: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per choice stage: chosen-group weights G (S, K), remaining-set counts R (S, K), draw labels (S,)."""
+    """Per choice stage: chosen-group weights G (S, K), remaining-set counts R (S, K), draw labels (S,).
+
+    A game ranks its agents by utility; stage L picks the agents of its L-th best utility from those not
+    picked yet, while at least two remain. Stages are ordered by game, then L.
+    """
     a = agents.sort_values(["experiment_id", "game_index", "seat"])
     game = (a["experiment_id"] + "/" + a["game_index"].astype(str)).to_numpy()
-    starts = np.flatnonzero(np.r_[True, game[1:] != game[:-1]])
-    ends = np.r_[starts[1:], len(a)]
-    utility = a["discounted_utility"].round(9).to_numpy()
-    model_ids = a["model"].map({m: k for k, m in enumerate(models)}).to_numpy()
+    if a.empty:
+        return np.zeros((0, len(models))), np.zeros((0, len(models))), np.zeros(0, dtype=object)
+    gid = np.cumsum(np.r_[True, game[1:] != game[:-1]]) - 1
+    n_games = int(gid[-1]) + 1
+    level = (pd.Series(a["discounted_utility"].round(9).to_numpy()).groupby(gid)
+             .rank(method="dense", ascending=False).to_numpy(dtype=int))  # 1: the game's best utility
+    model_ids = a["model"].map({m: k for k, m in enumerate(models)}).to_numpy(dtype=int)
     draw = a["draw_id"].to_numpy()
-    g_rows, r_rows, draws = [], [], []
-    for lo, hi in zip(starts, ends):
-        u, ids = utility[lo:hi], model_ids[lo:hi]
-        remaining = np.ones(hi - lo, dtype=bool)
-        for level in np.unique(u)[::-1]:
-            if remaining.sum() < 2:
-                break
-            chosen = u == level
-            g_rows.append(np.bincount(ids[chosen], minlength=len(models)) / chosen.sum())
-            r_rows.append(np.bincount(ids[remaining], minlength=len(models)))
-            draws.append(draw[lo])
-            remaining &= ~chosen
-    return np.array(g_rows, dtype=float), np.array(r_rows, dtype=float), np.array(draws)
+    top = int(level.max())
+    stage = np.full((n_games, top + 1), -1)  # stage id of (game, L), -1 where fewer than two remain
+    remaining = [np.bincount(gid[level >= L], minlength=n_games) for L in range(top + 1)]
+    games_, levels_ = np.nonzero(np.column_stack(remaining)[:, 1:] >= 2)
+    stage[games_, levels_ + 1] = np.arange(len(games_))  # np.nonzero walks game by game, L by L
+    G, R = np.zeros((len(games_), len(models))), np.zeros((len(games_), len(models)))
+    for L in range(1, top + 1):
+        rows = np.flatnonzero((level >= L) & (stage[gid, L] >= 0))
+        np.add.at(R, (stage[gid[rows], L], model_ids[rows]), 1)
+    chosen = np.flatnonzero(stage[gid, level] >= 0)
+    np.add.at(G, (stage[gid[chosen], level[chosen]], model_ids[chosen]), 1)
+    G /= G.sum(axis=1, keepdims=True)
+    first = np.r_[0, np.flatnonzero(gid[1:] != gid[:-1]) + 1]
+    return G, R, draw[first][games_]
 
 
 def fit_ratings(G: np.ndarray, R: np.ndarray, W: np.ndarray, iters: int = 100) -> np.ndarray:
@@ -106,10 +114,20 @@ def _elo(games: pd.DataFrame, models: list[str], n_boot: int, rng: np.random.Gen
     G, R, draws = ranking_stages(games, here)
     # Identical stages of one draw pooled with their count: the likelihood is a sum over stages, so the
     # fits work on (draw x distinct ranking) rows, not on every game.
-    keys, counts = np.unique(np.column_stack([cluster_codes(draws), G, R]), axis=0, return_counts=True)
+    keys, counts = _unique_rows(np.column_stack([cluster_codes(draws), G, R]))
     codes, G, R = keys[:, 0].astype(int), keys[:, 1:1 + len(here)], keys[:, 1 + len(here):]
     theta = fit_ratings(G, R, counts[None].astype(float))[0]
     boot = fit_ratings(G, R, cluster_weights(codes, n_boot, rng) * counts)
     lo, hi = percentile_ci(boot)
     out[:, [models.index(m) for m in here]] = 1500 + ELO_PER_LOGIT * np.vstack([theta, lo, hi])
     return tuple(out)
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows in lexicographic order and their counts: ``np.unique(axis=0, return_counts=True)``
+    by one lexsort (numpy's compares rows as opaque records, many times slower)."""
+    if not len(rows):
+        return rows, np.zeros(0, dtype=int)
+    rows = rows[np.lexsort(rows.T[::-1])]
+    first = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)])
+    return rows[first], np.diff(np.r_[first, len(rows)])

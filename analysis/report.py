@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from analysis import axes, branching, figures, fits, ratings, tables
 from analysis.behaviour.tables import SUMMARY_TABLES as BEHAVIOUR_SUMMARIES
@@ -132,10 +135,15 @@ def headline(scaling: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, out: Path, name: str, markdown: bool) -> None:
-    """Write ``name`` as Parquet and CSV (and Markdown for summaries)."""
-    safe = _arrow_safe(df)
-    safe.to_parquet(out / f"{name}.parquet", index=False)
-    df.to_csv(out / f"{name}.csv", index=False)
+    """Write ``name`` as Parquet and CSV (and Markdown for summaries), both from one Arrow table: Arrow's
+    CSV writer is many times faster than pandas' on the big tidy tables (a table holding values it
+    cannot write as CSV, such as lists, is written by pandas)."""
+    table = pa.Table.from_pandas(_arrow_safe(df), preserve_index=False)
+    pq.write_table(table, out / f"{name}.parquet")
+    try:
+        pacsv.write_csv(table, out / f"{name}.csv", pacsv.WriteOptions(quoting_style="needed"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        df.to_csv(out / f"{name}.csv", index=False)
     if markdown:
         (out / f"{name}.md").write_text(to_markdown(df) + "\n")
 

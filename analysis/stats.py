@@ -8,15 +8,16 @@ fitted at once as weighted problems (one row of ``W`` per replicate).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
 ALPHA = 0.05  # every interval in the analysis is a 95% interval
 
 
 def cluster_codes(clusters) -> np.ndarray:
-    """Map cluster labels to 0..C-1."""
-    _, codes = np.unique(np.asarray(clusters), return_inverse=True)
-    return codes.ravel()
+    """Map cluster labels to 0..C-1, in the labels' sorted order (hashing, not sorting, the labels)."""
+    codes, _ = pd.factorize(np.asarray(clusters).ravel(), sort=True, use_na_sentinel=False)
+    return codes
 
 
 def cluster_counts(n_clusters: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:

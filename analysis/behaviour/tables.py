@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.behaviour.agreement import kappa
-from analysis.behaviour.judge import iter_judgements
 from analysis.behaviour.taxonomy import NAMES
 from analysis.fits import fit_law
 from analysis.load import load_tables
@@ -50,8 +49,12 @@ def behaviour_frames(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.
 def judged_frames(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(labels, claims) of every validly judged message: a 0/1 column per category per message and
     judge, and one row per claim the judge extracted (``extractor`` = the judge id)."""
-    rows, claims = [], []
-    for e in iter_judgements(root):
+    rows, claims, entries = [], [], iter(())
+    if Path(root).is_dir():  # only then the judge module: it loads the Backend (LiteLLM), seconds of start-up
+        from analysis.behaviour.judge import iter_judgements
+
+        entries = iter_judgements(root)
+    for e in entries:
         if e["labels"] is None:
             continue
         key = {k: e[k] for k in (*_SEAT_KEY, "round", "turn")}
