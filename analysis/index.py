@@ -128,6 +128,8 @@ def store_tables(store: Path, experiments: list[Path], names: tuple[str, ...], i
         pending = _take_pending(folder, writable and whole)
         if not pending and index is not None and len(kept) == len(files) == _in(index, scope).num_rows:
             if tables := _read(folder, (*names, FILES)):  # the usual case: nothing changed
+                if whole and index.num_rows == len(files):  # every row is in scope
+                    return {name: tables[name] for name in names}
                 return {name: _in(tables[name], scope) for name in names}
         old = _read(folder, ALL) if index is not None else {}
         kept = kept if old else {}  # a table missing or of another build: every record is read again
