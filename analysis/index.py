@@ -299,6 +299,7 @@ def _fold_lines(data: bytes, wanted: dict[str, os.stat_result]) -> dict[str, pa.
 
 
 def _dates_as_text(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every timestamp or date (anywhere in it) as text."""
     def text(t: pa.DataType) -> pa.DataType:
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
             return pa.string()
@@ -313,12 +314,9 @@ def _dates_as_text(schema: pa.Schema) -> pa.Schema:
 
 def _unpacked(packs: pa.ChunkedArray, keys: pa.ChunkedArray) -> pa.Table:
     """One table from packed rows (see :func:`analysis.journal.pack`) read by Arrow, of the games ``keys``."""
-    first: dict[str, tuple[str, int]] = {}
     orders = pa.table({"columns": pc.struct_field(packs, "columns"), "key": keys})
     orders = orders.group_by("columns").aggregate([("key", "min")])  # the few distinct column orders
-    for order, key in zip(orders["columns"].to_pylist(), orders["key_min"].to_pylist()):
-        for i, c in enumerate(json.loads(order)):
-            first[c] = min(first.get(c, (key, i)), (key, i))
+    first = _first_seen(zip(orders["key_min"].to_pylist(), orders["columns"].to_pylist()))
     flat = pc.list_flatten(pc.struct_field(packs, "rows"))
     table = pa.Table.from_struct_array(flat) if pa.types.is_struct(flat.type) else pa.table({})
     return _with_first(table, first)
@@ -381,13 +379,19 @@ def _columns(packs: list[dict], keys: list[str]) -> pa.Table:
     Where each column first appears (the first game, in key order, and its place in that game's row)
     goes with the table, so stacked tables order their columns as the records, read in order, would.
     """
-    first: dict[str, tuple[str, int]] = {}
-    for key, p in zip(keys, packs):
-        for i, c in enumerate(json.loads(p["columns"])):
-            first[c] = min(first.get(c, (key, i)), (key, i))
+    first = _first_seen((key, p["columns"]) for key, p in zip(keys, packs))
     columns = sorted(first, key=first.__getitem__)
     table = pa.table({c: array([row.get(c) for p in packs for row in p["rows"]]) for c in columns})
     return _with_first(table, first)
+
+
+def _first_seen(orders: Iterable[tuple[str, str]]) -> dict[str, tuple[str, int]]:
+    """Where each column first appears, (game key, place in its row), from (game key, column order as JSON) pairs."""
+    first: dict[str, tuple[str, int]] = {}
+    for key, order in orders:
+        for i, c in enumerate(json.loads(order)):
+            first[c] = min(first.get(c, (key, i)), (key, i))
+    return first
 
 
 def _first(table: pa.Table) -> dict[str, tuple[str, int]]:
