@@ -30,8 +30,8 @@ PENDING = "pending.jsonl"
 FINGERPRINT = ("ino", "size", "mtime_ns")
 # Code that defines the rows (and this module, the lines): when it changes, rows derived by older code are
 # derived again.
-_SOURCES = (rows, metrics, game_metrics, claims, gaslighting, messages, game, *(m for _, m in inspect.getmembers(game, inspect.ismodule)
-                                   if m.__name__.startswith("bargain.game.")))
+_SOURCES = (rows, metrics, game_metrics, claims, gaslighting, messages, game,
+            *(m for _, m in inspect.getmembers(game, inspect.ismodule) if m.__name__.startswith("bargain.game.")))
 VERSION = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sorted(
     set(_SOURCES), key=lambda m: m.__name__)) + Path(__file__).read_bytes()).hexdigest()[:16]
 CACHE: dict = {}  # reference solutions of the draws this process has indexed
@@ -69,5 +69,5 @@ def entry(key: str, seen: os.stat_result, record: dict, cache: dict) -> dict:
 def pack(tables: dict[str, list[dict]]) -> dict[str, dict]:
     """Rows per table with their column order as JSON text: lines are written with sorted keys, so the
     order goes apart (as one string per table and game, the fold finds the few distinct orders at once)."""
-    return {table: {"columns": json.dumps(list(dict.fromkeys(k for row in table_rows for k in row))), "rows": table_rows}
-            for table, table_rows in tables.items()}
+    return {table: {"columns": json.dumps(list(dict.fromkeys(k for row in table_rows for k in row))),
+                    "rows": table_rows} for table, table_rows in tables.items()}

@@ -43,7 +43,8 @@ def record_frames(store: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
 
 def behaviour_frames(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(messages, claims, gaslighting) out of the index's behaviour tables, with every column even when empty."""
-    return tuple(tables[name].reindex(columns=columns) for name, columns in zip(BEHAVIOUR, (MESSAGE_COLS, CLAIM_COLS, FLAG_COLS)))
+    return tuple(tables[name].reindex(columns=columns)
+                 for name, columns in zip(BEHAVIOUR, (MESSAGE_COLS, CLAIM_COLS, FLAG_COLS)))
 
 
 def judged_frames(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -174,7 +175,8 @@ def truthfulness_tables(messages: pd.DataFrame, judged: pd.DataFrame, claims: pd
 
 def behaviour_tables(store: str | Path, agents: pd.DataFrame, focal: pd.DataFrame, keys: list[str],
                      judgements: str | Path | None = None, n_boot: int = 1000, seed: int = 0,
-                     recorded: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+                     recorded: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
+                     ) -> dict[str, pd.DataFrame]:
     """Every behaviour table of a store; judged tactics only when ``judgements`` (default
     ``<store>/judgements``) holds labels. ``focal`` are the fit rows with a ``capability`` column;
     ``recorded`` the store's :func:`record_frames` when already loaded."""
