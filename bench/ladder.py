@@ -10,10 +10,12 @@ ignore them).
     python bench/ladder.py                       # 25 draws, competition 0.9 (the default game)
     python bench/ladder.py --draws 50 --competition 0.5
 
-Against ``greedy`` it also prints the exact upper bound of what any policy can get (two agents:
-every allocation enumerated against greedy's known acceptance rule, best round chosen with
-hindsight), from round 1 and from round 8, before which greedy's offers cannot be told from
-boulware's (both concede almost nothing), so waiting is the right play against the pair.
+Against the time-dependent references (``boulware``, ``conceder``, ``greedy``) it also prints the
+exact upper bound of what any policy can get (two agents: every allocation enumerated against the
+reference's known acceptance rule, best round chosen with hindsight) and how far each rung is
+below it, which shows how much room a stronger rung has. Against ``greedy`` also from round 8,
+before which greedy's offers cannot be told from boulware's (both concede almost nothing), so
+waiting is the right play against the pair.
 """
 
 from __future__ import annotations
@@ -45,18 +47,24 @@ def config(model: str, opponent: str, draws: int, competition: float, seed: int)
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
-def greedy_bound(record: dict, first_round: int) -> float:
-    """The most discounted utility any focal policy gets against ``greedy`` (two agents) from
-    ``first_round`` on: in each round, the allocation best for the focal seat that greedy accepts
-    (its value to greedy at least greedy's aspiration), discounted; the best round."""
+BOUNDED = ("boulware", "conceder", "greedy")  # references whose acceptance rule is a known aspiration
+
+
+def reference_bound(record: dict, reference: str, first_round: int = 1) -> float:
+    """The most discounted utility any focal policy gets against the time-dependent ``reference``
+    (two agents) from ``first_round`` on: in each round, the allocation best for the focal seat that
+    the reference accepts (its value to the reference at least its aspiration; in the last round any
+    positive value, except for greedy), discounted; the best round."""
     game, values = record["game"], np.array(record["preferences"]["values"], dtype=float)
     focal = record["focal_seat"]
-    wall, style = 1 - focal, STRATEGIES["greedy"]
+    wall, style = 1 - focal, STRATEGIES[reference]
     splits = [np.array(o) for o in itertools.product((focal, wall), repeat=values.shape[1])]
     best = 0.0
     for r in range(first_round, game["max_rounds"] + 1):
         progress = (r - 1) / max(game["max_rounds"] - 1, 1)
         need = (style.opening - (style.opening - style.floor) * progress**style.beta) * values[wall].sum()
+        if r == game["max_rounds"] and reference != "greedy":
+            need = 1e-6  # takes anything worth more than nothing in the last round
         worth = max((values[focal, o == focal].sum() for o in splits if values[wall, o == wall].sum() >= need - 1e-9),
                     default=0.0)
         best = max(best, game["gamma"] ** (r - 1) * worth)
@@ -88,13 +96,13 @@ def main() -> None:
                 d = paired(records[better], records[worse], measure)
                 diffs.append(f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}]{' ' if d.positive else '!'}")
         print(f"{opponent:<11}" + "".join(f"{c:>30}" for c in cells) + "".join(f"{d:>20}" for d in diffs))
-        if opponent == "greedy" and records["sim-weak"][0]["game"]["n_agents"] == 2:
-            for first in (1, 8):
-                bound = [greedy_bound(g, first) for g in records["sim-weak"]]
+        if opponent in BOUNDED and records["sim-weak"][0]["game"]["n_agents"] == 2:
+            for first in (1, 8) if opponent == "greedy" else (1,):
+                bound = [reference_bound(g, opponent, first) for g in records["sim-weak"]]
                 gaps = "; ".join(f"{rung} {np.mean(bound) - np.mean([focal_utility(g) for g in records[rung]]):.2f} "
                                  f"({sum(b - focal_utility(g) > 0.5 for b, g in zip(bound, records[rung]))} games > 0.5)"
                                  for rung in LADDER)
-                print(f"  greedy: the most any policy gets from round {first}: {np.mean(bound):.2f}; above {gaps}")
+                print(f"  {opponent}: the most any policy gets from round {first}: {np.mean(bound):.2f}; above {gaps}")
     for better, worse in (("sim-base", "sim-weak"), ("sim-strong", "sim-base"), ("sim-strong", "sim-weak")):
         records = play(config(better, worse, args.draws, args.competition, args.seed))
         games += len(records)
