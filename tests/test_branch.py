@@ -3,7 +3,10 @@
 The planted effect: seat 0 plays ``sim/planted``, a stubborn (Boulware) negotiator that gives in at
 round PLANTED: it proposes everything to the other seat and accepts any proposal. Swapping it for
 sim-strong at points before its concession must raise its utility, and the turning-point view must
-say the game was decided in round PLANTED.
+say the game was decided in round PLANTED. The other seat plays ``boulware``, whose moves depend on
+the round alone: a player that models its opponent (sim-strong) would read the planted concession
+on the table at the round-PLANTED vote as a sign that seat 0 folds, which mixes its reaction into
+the effect of the swap.
 """
 
 from __future__ import annotations
@@ -50,11 +53,11 @@ sim.register("planted", planted)
 
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory):
-    """One stored game: planted (seat 0) vs sim-strong (seat 1), decided in round PLANTED."""
+    """One stored game: planted (seat 0) vs boulware (seat 1), decided in round PLANTED."""
     from tests.conftest import compose_cfg
 
     store = tmp_path_factory.mktemp("branch") / "store"
-    cfg = compose_cfg(store, "model=boulware", "model.litellm_model=sim/planted", "model@opponent=sim-strong",
+    cfg = compose_cfg(store, "model=boulware", "model.litellm_model=sim/planted", "model@opponent=boulware",
                       "n_games=1", "counterbalance=false", "env.max_rounds=6")
     summary = run_experiment(cfg)
     record = summary.records[0]

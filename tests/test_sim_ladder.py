@@ -4,14 +4,14 @@
 played in-process by the real engine (``bargain.sim.ladder``). A comparison holds when the 95% t
 interval over draws of the paired difference excludes zero.
 
-The test asserts the comparisons that held with their intervals above zero at root seeds 0, 1 and
-2 (``MONOTONE``, ``HEAD_TO_HEAD``; the seeds of the offline players' choices also depend on the
-experiment id, so a change of prompts reshuffles them) and prints the rest. Against ``fair`` and
-``greedy`` the reference dictates the split (its Nash proposal; a wall that takes nothing below
-90%), so competent rungs mostly accept the same offer and tie; against ``conceder`` the rungs reach
-similar discounted utility by different routes (the stronger later, with the larger share); against
-``random`` sim-strong's firmer asks beat sim-base's only at some seeds. The measured matrix is in
-the README (``python bench/ladder.py``).
+Every comparison is asserted except the ones in ``OPEN``, which do not hold at every root seed 0, 1
+and 2 (``python bench/ladder.py --seed N``; the README states the measured matrix and why):
+against ``greedy`` (a wall at 90% of its value) waiting is what beats ``boulware``, whose offers
+cannot be told from greedy's before round 8, and the most any policy gets from round 8 on is at
+or below what sim-weak gets by closing early, with sim-base and sim-strong taking the same offers
+(identical shares); against ``fair`` and ``random`` the rungs' differences are small next to the
+spread of the paired games. The seeds of the offline players' choices also depend on the
+experiment id, so a change of prompts reshuffles them.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from bargain.sim.ladder import LADDER, REFERENCES, focal_share, focal_utility, h
 
 PAIRS = (("sim-base", "sim-weak"), ("sim-strong", "sim-base"))
 MEASURES = {"utility": focal_utility, "share": focal_share}
-MONOTONE = {
-    ("boulware", "sim-base", "utility"), ("boulware", "sim-base", "share"),
-    ("boulware", "sim-strong", "utility"), ("boulware", "sim-strong", "share"),
-    ("conceder", "sim-base", "share"), ("conceder", "sim-strong", "share"),
+OPEN = {  # (opponent, better rung, measure) that do not hold at every root seed
+    ("greedy", "sim-base", "utility"), ("greedy", "sim-strong", "utility"), ("greedy", "sim-strong", "share"),
+    ("fair", "sim-base", "utility"), ("fair", "sim-base", "share"),
+    ("fair", "sim-strong", "utility"), ("fair", "sim-strong", "share"),
     ("random", "sim-base", "utility"), ("random", "sim-base", "share"),
+    ("random", "sim-strong", "utility"), ("random", "sim-strong", "share"),
 }
-HEAD_TO_HEAD = (("sim-base", "sim-weak"), ("sim-strong", "sim-weak"))
 
 
 @pytest.mark.slow
@@ -47,12 +47,12 @@ def test_ladder_against_every_reference_and_each_other(make_cfg):
                 d = paired(records[better], records[worse], measure)
                 report.append(f"vs {opponent}: {better} - {worse} {name} {d}")
                 assert d.n_draws >= 20, report[-1]  # share needs a deal: a draw counts if some seat reached one
-                if (opponent, better, name) in MONOTONE and not d.positive:
+                if (opponent, better, name) not in OPEN and not d.positive:
                     failures.append(f"not monotone: {report[-1]}")
     for better, worse in (*PAIRS, ("sim-strong", "sim-weak")):
         d = head_to_head(ladder_games(better, worse), better, worse)
         report.append(f"head to head: {better} - {worse} utility {d}")
-        if (better, worse) in HEAD_TO_HEAD and not d.positive:
+        if not d.positive:
             failures.append(f"not monotone: {report[-1]}")
     print("\n".join(report))
     assert not failures, "\n".join(failures)

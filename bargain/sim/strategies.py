@@ -8,24 +8,29 @@ and ``random``. Every reference except ``greedy`` accepts anything worth more th
 last round, since no deal pays 0.
 
 The skill ladder ``weak`` < ``base`` < ``strong`` plays one policy with different capabilities,
-not hard-coded outcomes:
+not hard-coded outcomes. It models each other agent's acceptance threshold from what it is sent
+(never from the agent's name or hidden values) and best-responds to it:
 
+- the threshold: an agent's demand is the estimated worth to it of its own latest proposal; it is
+  projected forward along the agent's pace of concession (its demand's fall over the last
+  ``memory`` rounds, pooled with a prior that it concedes ``anticipation`` of its demand over the
+  game), never below what the agent turned down, and in the last round it falls, as far as the
+  player expects (``endgame``), to a token: others fold at the deadline unless, late in the game,
+  their demands have hardly moved (a wall); agents whose votes and demands contradict any threshold
+  (each contradiction counts, ``modelling`` makes fewer enough) are offered a token;
+- proposing: the allocation best for the player that every other agent is predicted to accept this
+  round (threshold plus ``margin``), if it is worth at least waiting; else a probe that offers each
+  other agent, as far as ``empathy`` goes, what the player would take in its place (the same share
+  of its total as waiting is worth to the player); else the deal planned for the best later round;
+- accepting, i.e. playing the discount as well as the split: an offer is taken if it is worth what
+  waiting is worth (the best later round's predicted deal, discounted), and turned down when the
+  player's own proposal, worth more, is predicted to pass (believed with ``confidence``), since
+  taking both leaves a fair draw between them;
 - opponent modelling and communication: how much it learns the others' valuations from their
-  proposals, votes and messages (weak: nothing), which it needs to offer trades the others accept
-  and to judge what a fair (Nash) split would give it, and how many of its favourite items it
-  names (weak none, base one, strong three), which lets cooperative others offer it what it values;
-- firmness: how high its proposals open and how low they fall by the deadline, how much of its
-  estimated Nash split it insists on before late in the game, and how far its tailored offers go
-  from what the others rejected towards what they ask;
-- timing, i.e. playing the discount as well as the split: an offer is taken once it is worth what
-  continuing is worth - the others' best offer raised by their observed pace of concession (pooled
-  with a prior that they concede steadily, each projected rise smaller than the last), discounted
-  round by round, and the last round, in which others whose offers have come up far enough take
-  any positive offer;
-- the deadline: how often it forgets that the last round is the last (weak 30%, base 10%), and,
-  for ``strong``, brinkmanship: in the last round it turns down an offer when the others have shown
-  they will take its own proposal, so that only that passes;
-- discipline: how much noise there is in its judgements of the others and of its thresholds.
+  proposals, votes and messages (``modelling``; weak: nothing), and how many favourite items it
+  names (weak none, base one, strong three);
+- the deadline and discipline: how often it forgets that the last round is the last (weak 30%,
+  base 10%), and how much noise there is in its estimates and in what it thinks waiting is worth.
 
 No player enumerates allocations: each decision is a greedy search over items and agents, so games
 with 10 agents and 12 items are as quick to play as small ones (``bench/sim_speed.py``).
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +48,8 @@ from bargain.sim.observe import Situation, mentioned_items, read
 
 _EPS = 1e-9
 _LATE = 0.7  # ladder: from this far into the game on, only concessions actually seen count
-_SLOWDOWN = 0.8  # ladder: each projected rise of the others' offers is this fraction of the one before
+_TOKEN = 0.05  # ladder: the least share of its total another agent is offered
+_SLOWDOWN = 0.8  # ladder: each projected drop of the others' demands is this fraction of the one before
 
 
 @dataclass(frozen=True)
@@ -54,21 +61,22 @@ class Style:
     noise: float  # randomness of judgements, scaled by the sampling temperature
     reveal: int  # how many of its favourite items it names in public
     ladder: bool = False  # plays the ladder's policy (below) instead of a fixed time-dependent tactic
-    reservation: float = 0.0  # ladder: before the last round, takes nothing worth less than this much of its Nash split
-    memory: int = 2  # ladder: rounds of the others' rising offers averaged into their pace
-    anticipation: float = 0.0  # ladder: prior share of the gap to its best the others concede over the game
+    memory: int = 0  # ladder: rounds of the others' concessions averaged into their pace (0: assumes they stand still)
+    anticipation: float = 0.0  # ladder: prior share of its demand each other agent concedes over the game
+    margin: float = 0.0  # ladder: offers each other agent this share of its total above its projected threshold
+    endgame: float = 0.0  # ladder: how far it expects others that have come down to take any positive offer in the last round
+    empathy: float = 0.0  # ladder: how far it expects the others to take, like itself, what beats waiting for them
+    confidence: float = 0.0  # ladder: how far it trusts its prediction that its own proposal passes when voting
     slip: float = 0.0  # ladder: chance of playing the last round as if another were to come
-    split: float = 1.0  # ladder: offers the others this much of the way from what they rejected to what they ask
-    brinkmanship: bool = False  # ladder: in the last round, refuses offers when the others will take its own proposal
 
 
 STRATEGIES: dict[str, Style] = {
     "weak": Style(opening=0.7, floor=0.2, beta=0.5, modelling=0.0, noise=0.6, reveal=0, ladder=True,
-                  reservation=0.5, memory=1, anticipation=0.0, slip=0.3, split=1.0),
+                  memory=0, anticipation=0.0, margin=0.1, endgame=0.0, empathy=0.0, confidence=0.0, slip=0.3),
     "base": Style(opening=0.85, floor=0.45, beta=1.5, modelling=0.5, noise=0.3, reveal=1, ladder=True,
-                  reservation=0.75, memory=2, anticipation=0.5, slip=0.1, split=0.75),
+                  memory=1, anticipation=0.5, margin=0.05, endgame=0.5, empathy=0.9, confidence=0.5, slip=0.1),
     "strong": Style(opening=0.95, floor=0.6, beta=2.0, modelling=1.0, noise=0.05, reveal=3, ladder=True,
-                    reservation=0.9, memory=1, anticipation=1.0, slip=0.0, split=0.5, brinkmanship=True),
+                    memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0),
     "boulware": Style(opening=1.0, floor=0.0, beta=5.0, modelling=0.0, noise=0.0, reveal=0),
     "conceder": Style(opening=1.0, floor=0.0, beta=0.5, modelling=0.0, noise=0.0, reveal=2),
     "greedy": Style(opening=1.0, floor=0.9, beta=1.0, modelling=0.0, noise=0.0, reveal=2),
@@ -223,7 +231,7 @@ class Player:
         self.best = float(sit.values.max(axis=1).sum())
         # a ladder player that slips plays the last round as if another were to come
         self.last_round = sit.round >= sit.max_rounds and not (self.style.ladder and rng.random() < self.style.slip)
-        self._cache: dict[str, float] = {}
+        self._cache: dict[str, Any] = {}
 
     def utility(self, owners) -> float:
         return self.search.mine(np.asarray(owners))
@@ -239,125 +247,143 @@ class Player:
             return 0.95 * self.utility(mine[0] if mine else self.search.nash())
         return aspiration(self.style, self.sit) * self.best
 
-    # --- the ladder's policy -----------------------------------------------------------------------
+    # --- the ladder's policy: a model of each other agent's acceptance threshold, best-responded to ---
 
-    def offers(self) -> list[tuple[int, float]]:
-        """(round, worth to this player of the best offer the others made), per round, oldest first."""
-        best: dict[int, float] = {}
+    def worth_to(self, j: int, owners) -> float:
+        """Estimated worth of an allocation to agent j."""
+        return float(self.search.est[j, np.asarray(owners) == j].sum())
+
+    def demand_history(self) -> dict[int, list[tuple[int, float]]]:
+        """Per other agent: (round, estimated worth to it of its own proposal), oldest first."""
+        out: dict[int, list[tuple[int, float]]] = {j: [] for j in self.search.others}
         for round_, proposer, owners in self.sit.proposals:
             if proposer != self.sit.me:
-                best[round_] = max(best.get(round_, 0.0), self.utility(owners))
-        return sorted(best.items())
-
-    def demands(self) -> dict[int, float]:
-        """Estimated worth to each other agent of its latest proposal (an even split before any)."""
-        out = {j: 0.5 * float(self.search.est[j].sum()) for j in self.search.others}
-        for _round, proposer, owners in self.sit.proposals:
-            if proposer != self.sit.me:
-                out[proposer] = float(self.search.est[proposer, np.asarray(owners) == proposer].sum())
+                out[proposer].append((round_, self.worth_to(proposer, owners)))
         return out
 
-    def pace(self, offers: list[tuple[int, float]]) -> float:
-        """How fast the others' best offer is expected to rise per round: the rises of the last
-        ``memory`` rounds pooled with two rounds' worth of the prior (``anticipation`` of the gap
-        between the first offer and the best, spread over the game), so one flat round proves little;
-        late in the game only the rises seen count."""
-        rises = [max(b - a, 0.0) for (_ra, a), (_rb, b) in zip(offers[:-1], offers[1:])][-self.style.memory:]
-        first = offers[0][1] if offers else 0.0
-        prior = self.style.anticipation * (self.best - first) / max(self.sit.max_rounds - 1, 1)
-        weight = 0.0 if self.late() and rises else 2.0
-        return (sum(rises) + weight * prior) / (len(rises) + weight)
+    def erratic(self) -> set[int]:
+        """Other agents whose moves no threshold explains: each vote against its own proposal after
+        accepting an earlier one of its own, and each jump of its demand by a quarter of its total,
+        is a contradiction; ``2 - modelling`` of them (rounded up) give an agent away."""
+        own = {(r, by, tuple(o)) for r, by, o in self.sit.proposals}
+        verdicts: dict[int, list[bool]] = {}
+        for r, owners, voter, accept in self.sit.votes:
+            if voter != self.sit.me and (r, voter, tuple(owners)) in own:
+                verdicts.setdefault(voter, []).append(accept)
+        out = set()
+        for j, seen in self.demand_history().items():
+            total = float(self.search.est[j].sum())
+            votes = verdicts.get(j, [])
+            flips = sum(not a for a in votes[votes.index(True):]) if True in votes else 0
+            jumps = sum(b - a > 0.25 * total for (_ra, a), (_rb, b) in zip(seen[:-1], seen[1:]))
+            if flips + jumps >= np.ceil(2 - self.style.modelling):
+                out.add(j)
+        return out
 
-    def trust(self, offers: list[tuple[int, float]]) -> float:
-        """How likely the others are to take any positive offer in the last round, judged by how far
-        their offers have come up: a wall that has hardly moved will not fold at the end either."""
-        rise = (offers[-1][1] - offers[0][1]) / max(self.best, _EPS) if offers else 0.0
-        return float(np.clip((rise - 0.1) / 0.2, 0.0, 1.0))
+    def trust(self, history: list[tuple[int, float]], total: float) -> float:
+        """How far an agent is expected to take any positive offer in the last round: as far as
+        ``endgame`` until its demands have been seen late in the game; from then on as far as they
+        have come down (a wall that has hardly moved by then will not fold at the end either)."""
+        if not history or (history[-1][0] - 1) / max(self.sit.max_rounds - 1, 1) < _LATE:
+            return self.style.endgame
+        drop = (history[0][1] - history[-1][1]) / max(total, _EPS)
+        return self.style.endgame * float(np.clip((drop - 0.1) / 0.2, 0.0, 1.0))
 
-    def continuation(self) -> float:
-        """What continuing is worth now: the best discounted value of a later round.
+    def thresholds(self, r: int) -> dict[int, float]:
+        """Each other agent's projected acceptance threshold in round ``r`` (estimated worth to it).
 
-        Before the last round a round is worth the others' best offer raised by their pace, each
-        round's rise ``_SLOWDOWN`` of the one before (concessions slow down as they near a floor); the last
-        round is worth, as far as the others are trusted to take any positive offer, the average of
-        one's own grab and their offers (one passing proposal is drawn), otherwise their offer.
+        Its latest demand (the worth to it of its own proposal; before any, everything), lowered by
+        its pace of concession: its demand's fall over the last ``memory`` rounds pooled with two
+        rounds' worth of the prior (``anticipation`` of the demand conceded over the game), so one
+        flat round proves little; late in the game only the fall seen counts; each projected drop is
+        ``_SLOWDOWN`` of the one before. It is never below what the agent turned down from this
+        player (projected on the same way), and in the last round falls, as far as the agent is
+        trusted to fold, to a token (``_TOKEN`` of its total), as it does for erratic agents.
         """
-        sit, offers = self.sit, self.offers()
-        latest, seen = (offers[-1][1], offers[-1][0]) if offers else (0.0, sit.round)
-        pace, trust = self.pace(offers), self.trust(offers)
-        grab = self.utility(self.search.grab())
-        best = 0.0
-        for r in range(sit.round + 1, sit.max_rounds + 1):
-            value = min(latest + pace * (1 - _SLOWDOWN ** (r - seen)) / (1 - _SLOWDOWN), self.best)
-            if r == sit.max_rounds:
-                value = trust * (grab + (sit.n - 1) * value) / sit.n + (1 - trust) * value
-            best = max(best, sit.gamma ** (r - sit.round) * value)
-        return best
+        sit, style = self.sit, self.style
+        key = f"thresholds{r}"
+        if key in self._cache:
+            return self._cache[key]
+        history, erratic, out = self.demand_history(), self.erratic(), {}
+        for j in self.search.others:
+            total = float(self.search.est[j].sum())
+            token = _TOKEN * total  # the least an agent surely values: more than an item it keeps giving away
+            if j in erratic:
+                out[j] = token
+                continue
+            seen = history[j]
+            last, demand = seen[-1] if seen else (0, total)
+            first, before = seen[max(len(seen) - style.memory - 1, 0)] if style.memory and seen else (last, demand)
+            prior = style.anticipation * demand / max(sit.max_rounds - 1, 1)
+            weight = 0.0 if self.late() and last > first else 2.0
+            pace = (max(before - demand, 0.0) + weight * prior) / (last - first + weight) if last - first + weight else 0.0
 
-    def nash_value(self) -> float:
-        """Worth to this player of the Nash split under its estimates."""
-        if "nash" not in self._cache:
-            self._cache["nash"] = self.utility(self.search.nash())
-        return self._cache["nash"]
+            def projected(start: int, level: float) -> float:
+                return level - pace * (1 - _SLOWDOWN ** max(r - start, 0)) / (1 - _SLOWDOWN)
 
-    def patience(self) -> float:
-        """What holding out is worth: continuing, and, before late in the game, at least
-        ``reservation`` of its Nash split."""
-        if "patience" not in self._cache:
-            reservation = 0.0 if self.late() else self.style.reservation * self.nash_value()
-            self._cache["patience"] = max(reservation, self.continuation()) * self.jitter()
-        return self._cache["patience"]
+            threshold = projected(last, demand)
+            for rv, owners, voter, accept in sit.votes:
+                if voter == j and not accept and rv <= r:
+                    threshold = max(threshold, projected(rv, self.worth_to(j, owners) + 0.5))
+            if r >= sit.max_rounds:
+                trust = self.trust(seen, total)
+                threshold = (1 - trust) * threshold + trust * token
+            out[j] = max(threshold, token)
+        self._cache[key] = out
+        return out
+
+    def deal(self, r: int) -> tuple[np.ndarray, bool]:
+        """The allocation best for this player that every other agent is predicted to accept in
+        round ``r`` (its projected threshold plus ``margin`` of its estimated total), and whether
+        the search met every threshold."""
+        key = f"deal{r}"
+        if key not in self._cache:
+            floors = {j: t + self.style.margin * float(self.search.est[j].sum()) for j, t in self.thresholds(r).items()}
+            self._cache[key] = self.search.constrained(floors)
+        return self._cache[key]
+
+    def probe(self, later: float) -> tuple[np.ndarray, bool]:
+        """The allocation best for this player that gives each other agent, instead of its projected
+        threshold, as far as ``empathy`` goes what this player would take in its place: the same
+        share of its total as waiting is worth to this player."""
+        share = later / max(self.best, _EPS)
+        floors = {}
+        for j, t in self.thresholds(self.sit.round).items():
+            mirror = share * float(self.search.est[j].sum())
+            floors[j] = t - self.style.empathy * max(t - mirror, 0.0)
+        return self.search.constrained(floors)
+
+    def latest_offer(self) -> float:
+        """Worth to this player of the best offer the others have made so far (0 before any)."""
+        return max((self.utility(o) for _r, by, o in self.sit.proposals if by != self.sit.me), default=0.0)
+
+    def value(self, r: int) -> float:
+        """What closing in round ``r`` is worth (undiscounted): the best deal predicted to pass, or,
+        if none is, the others' best offer so far."""
+        owners, met = self.deal(r)
+        return max(self.utility(owners) if met else 0.0, self.latest_offer())
+
+    def plan(self) -> tuple[int, float]:
+        """The round after this one worth most to close in, and its value discounted to now
+        (this round and 0 if none is left: the last round, unless this player forgets it is)."""
+        sit = self.sit
+        if "plan" not in self._cache:
+            last = sit.max_rounds + 1 if sit.round >= sit.max_rounds and not self.last_round else sit.max_rounds
+            options = [(sit.gamma ** (r - sit.round) * self.value(r), r) for r in range(sit.round + 1, last + 1)]
+            value, r = max(options, default=(0.0, sit.round))
+            self._cache["plan"] = (r, value * self.jitter())
+        return self._cache["plan"]
 
     def late(self) -> bool:
-        """From ``_LATE`` of the game on only the concessions actually seen count (a wall that has not
-        moved by then will not) and the reservation no longer holds."""
+        """From ``_LATE`` of the game on only the concessions actually seen count: a wall that has not
+        moved by then will not."""
         return self.sit.progress >= _LATE
 
-    def target(self) -> float:
-        """The least a ladder player accepts: in the last round anything; before it its aspiration,
-        or less once waiting no longer pays, but never less than its patience allows."""
-        return _EPS if self.last_round else min(self.aspiration(), self.patience())
-
-    def erratic(self) -> bool:
-        """Whether some other agent voted against its own proposal: its votes say nothing about worth,
-        so a tailored offer buys nothing over a firm one."""
-        own = {(r, by, tuple(o)) for r, by, o in self.sit.proposals}
-        return any(not accept and (r, voter, tuple(owners)) in own for r, owners, voter, accept in self.sit.votes)
-
-    def asks(self) -> dict[int, float]:
-        """What to offer each other agent (estimated worth to it): between the most it rejected from
-        this player and what it last asked for itself, ``split`` of the way towards the latter."""
-        rejected = {j: 0.0 for j in self.search.others}
-        for _round, owners, voter, accept in self.sit.votes:
-            if voter in rejected and not accept and any(by == self.sit.me and tuple(o) == tuple(owners)
-                                                        for _r, by, o in self.sit.proposals):
-                rejected[voter] = max(rejected[voter], float(self.search.est[voter, np.asarray(owners) == voter].sum()))
-        demands = self.demands()
-        return {j: min(rejected[j] + self.style.split * (demands[j] - rejected[j]), demands[j]) if demands[j] > rejected[j]
-                else demands[j] for j in demands}
-
-    def final_proposal(self, match: np.ndarray, met: bool) -> np.ndarray:
-        """The last round: the best of matching the others' demands, copying their best offer, and
-        grabbing, which pays only if they take any positive offer (then both proposals pass and one
-        is drawn: the grab adds trust * (grab - offer), a match that would pass anyway match - offer)."""
-        search, offers = self.search, self.offers()
-        grab = search.grab()
-        best_offer = max((o for r, by, o in self.sit.proposals if by != self.sit.me), key=self.utility, default=None)
-        offer = self.utility(best_offer) if best_offer is not None else 0.0
-        sure = match if met and (best_offer is None or self.utility(match) >= offer) else best_offer
-        if sure is None:
-            return grab
-        return grab if self.trust(offers) * (self.utility(grab) - offer) > self.utility(sure) - offer else np.asarray(sure)
-
-    def takes_final_offer(self, worth: float) -> bool:
-        """Brinkmanship in the last round: turn down an offer when the others are trusted to take this
-        player's own proposal, so that only it passes, unless taking the offer is worth more: taking
-        it, one of the two proposals is drawn (trust * (own + offer) / 2 + (1 - trust) * offer);
-        refusing it, the own proposal passes with the others' trust (trust * own)."""
-        own = [owners for by, owners in self.sit.current if by == self.sit.me]
-        mine = self.utility(own[0]) if own else 0.0
-        trust = self.trust(self.offers())
-        return trust * (mine + worth) / 2 + (1 - trust) * worth >= trust * mine
+    def passes(self, owners) -> float:
+        """How sure this player is that its own proposal passes: every other agent is predicted to
+        take it (worth to it at least its demand in this round), believed with ``confidence``."""
+        thresholds = self.thresholds(self.sit.round)
+        return self.style.confidence * float(all(self.worth_to(j, owners) >= t - _EPS for j, t in thresholds.items()))
 
     # --- moves ----------------------------------------------------------------------------------
 
@@ -369,12 +395,21 @@ class Player:
             return search.nash()
         if not self.style.ladder:
             return search.acceptable(self.aspiration())
-        if self.last_round:
-            return self.final_proposal(*search.constrained(self.demands()))
-        deal, met = search.constrained(self.asks())
-        if met and not self.erratic() and self.utility(deal) >= self.patience():
-            return deal
-        return search.acceptable(self.aspiration() * self.jitter())
+        now, met = self.deal(sit.round)
+        target, later = self.plan()
+        if met and self.utility(now) >= max(later, _EPS):
+            return now
+        probe, met = self.probe(later)
+        if met and self.utility(probe) >= max(later, _EPS):
+            return probe
+        if target > sit.round:
+            firm, met = self.deal(target)
+            if met:
+                return firm
+        offers = [o for _r, by, o in sit.proposals if by != sit.me]
+        if self.last_round and offers:  # the others' best offer passes, as their own
+            return np.asarray(max(offers, key=self.utility))
+        return search.acceptable(self.aspiration())
 
     def accepts(self, owners: tuple[int, ...]) -> bool:
         if self.name == "random":
@@ -383,9 +418,16 @@ class Player:
         if worth <= 0:
             return False  # a worthless share is no better than no deal
         if self.style.ladder:
-            if self.last_round and self.style.brinkmanship:
-                return self.takes_final_offer(worth)
-            return worth >= self.target() - _EPS
+            own = [o for by, o in self.sit.current if by == self.sit.me]
+            if not own:
+                return True
+            if tuple(own[0]) == tuple(owners):  # its own, unless it takes a better offer its proposer wants too
+                return not any(by != self.sit.me and self.utility(o) > worth and self.worth_to(by, o) > 0
+                               and self.accepts(o) for by, o in self.sit.current)
+            # taking the offer while its own proposal passes too leaves a fair draw between them
+            mine, later = self.utility(own[0]), self.plan()[1]
+            sure = self.passes(own[0]) if mine > 0 else 0.0  # it votes down its own worthless proposal
+            return (1 - sure / 2) * worth >= sure * mine / 2 + (1 - sure) * later - _EPS
         if self.last_round and self.name != "greedy":
             return True
         return worth >= self.aspiration() - _EPS
@@ -397,8 +439,8 @@ class Player:
     def reply(self) -> str:
         sit = self.sit
         if sit.phase == "discussion":
-            if self.style.reveal:
-                named = self.favourites()
+            named = self.favourites()
+            if named:
                 listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
                 return f"I care most about {listed}. I am open to a split that gives you what you value."
             return "I am looking for a deal that works for everyone. Which items matter most to you?"
