@@ -354,8 +354,11 @@ class Player:
         return self.search.constrained(floors)
 
     def latest_offer(self) -> float:
-        """Worth to this player of the best offer the others have made so far (0 before any)."""
-        return max((self.utility(o) for _r, by, o in self.sit.proposals if by != self.sit.me), default=0.0)
+        """Worth to this player of the best offer the others made in the latest round they proposed
+        in (0 before any): it counts on getting as much again, not on older offers they withdrew."""
+        offers = [(r, by, o) for r, by, o in self.sit.proposals if by != self.sit.me]
+        last = max((r for r, _by, _o in offers), default=0)
+        return max((self.utility(o) for r, _by, o in offers if r == last), default=0.0)
 
     def value(self, r: int) -> float:
         """What closing in round ``r`` is worth (undiscounted): the best deal predicted to pass, or,
@@ -404,7 +407,7 @@ class Player:
             return probe
         if target > sit.round:
             firm, met = self.deal(target)
-            if met:
+            if met and self.utility(firm) >= max(later, _EPS):  # the deal it waits for, not the best offer it recalls
                 return firm
         offers = [o for _r, by, o in sit.proposals if by != sit.me]
         if self.last_round and offers:  # the others' best offer passes, as their own
