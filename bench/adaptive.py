@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 GRID = ["model=sim-weak,sim-base,sim-strong", "env.competition=0.25,0.9", "model@opponent=sim-base",
         "model.price_input_per_mtok=1", "model.price_output_per_mtok=4",
@@ -46,7 +48,8 @@ def grid_widths(store: Path) -> tuple[dict[float, float], int, float]:
     widths = {}
     for level, df in focal.groupby("competition"):
         row = fit_law(df["capability"], df["share"], df["draw_id"], "logit", n_boot=200).row
-        widths[float(level)] = row["slope_ci_high"] - row["slope_ci_low"]
+        # a level the sweep left with one capability level has no slope: NaN, not a crash
+        widths[float(level)] = row.get("slope_ci_high", np.nan) - row.get("slope_ci_low", np.nan)
     return widths, len(games), float(games["cost_usd"].sum())
 
 
@@ -63,7 +66,7 @@ def measure(smoke: bool) -> list[dict]:
         report = json.loads((root / "adaptive-sweep" / "adaptive.json").read_text())
         reached, _, _ = grid_widths(root / "adaptive")
     met = report["stopped"].startswith("target reached")
-    detail = "; ".join(f"competition {c}: grid {widths[c]:.3f}, adaptive {reached[c]:.3f}" for c in sorted(widths))
+    detail = "; ".join(f"competition {c}: grid {widths[c]:.3f}, adaptive {reached.get(c, np.nan):.3f}" for c in sorted(widths))
     cells = "; ".join(f"{t['target']}: {t['cells']}" for t in report["targets"])
     print(f"full grid: {grid_games} games, ${grid_usd:.3f}; adaptive: {report['games']} games, "
           f"${report['spent_usd']:.3f}, {len(report['batches'])} batches ({report['stopped']}); widths {detail}; "
