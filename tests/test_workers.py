@@ -60,14 +60,28 @@ def test_the_spend_journal_and_the_budget_hold_across_worker_processes(make_cfg,
     assert summary.unstarted + len(summary.records) == summary.total_games
 
 
+def _calls_out(store) -> tuple[set[str], int]:
+    """From the spend journal: the sessions (one per worker process) with a call sent and not yet settled,
+    and how many replies came back."""
+    path = store / ".ledger" / "spend.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    events = [json.loads(line) for line in lines if line.endswith("}")]  # a line being written is skipped
+    settled = {e["id"] for e in events if e["t"] == "done"}
+    calling = {e["session"] for e in events if e["t"] == "send" and e["id"] not in settled}
+    return calling, sum(e["t"] == "done" and e["how"] == "reply" for e in events)
+
+
 @pytest.mark.slow
 def test_a_signal_to_the_job_stops_every_worker_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    with FaultServer(delay_s=0.3) as srv:  # 0.3 s a reply: the signal lands while calls are in flight
+    with FaultServer(delay_s=1.0) as srv:  # 1 s a reply: the signal lands while both first calls are in flight
         job = subprocess.Popen(cli(tmp_path, srv.url, "run.workers=2"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         deadline = time.monotonic() + 300
-        while srv.books.in_progress < 2:  # both workers have a call out
+        while True:  # each worker has a call out (not one game's pair of calls), and some game has a reply
+            calling, replies = _calls_out(tmp_path / "store")
+            if len(calling) == 2 and replies:
+                break
             assert job.poll() is None and time.monotonic() < deadline, job.communicate()
             time.sleep(0.05)
         job.send_signal(signal.SIGTERM)  # to the job only: it tells its workers
