@@ -122,7 +122,7 @@ class SeatReplay:
         return self.backend.prompt_room(self._model(model), reply_cap)
 
     async def complete(self, model: str, messages: list[dict[str, str]], call_key: dict[str, Any],
-                       reply_cap: int | None = None) -> Completion:
+                       reply_cap: int | None = None, schema: dict[str, Any] | None = None) -> Completion:
         if self.replaying:
             return self._replay(messages, call_key)
         first = self.done == self.prefix
@@ -140,7 +140,7 @@ class SeatReplay:
             turn = self.agent.transcript[-1]
             self.agent.transcript[-1] = {**turn, "content": f"{turn['content']}\n\n{intervention.text}"}
             messages = [*messages[:-1], self.agent.transcript[-1]]
-        return await self.backend.complete(self._model(model), messages, key, reply_cap=reply_cap)
+        return await self.backend.complete(self._model(model), messages, key, reply_cap=reply_cap, schema=schema)
 
     def _replay(self, messages: list[dict[str, str]], call_key: dict[str, Any]) -> Completion:
         call = self.recorded[self.done]

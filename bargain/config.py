@@ -75,6 +75,7 @@ class ContextOverflow(str, Enum):
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 DIALS = ("effort", "budget_tokens")
 PHASES = ("discussion", "thinking", "proposal", "pledge", "vote", "reflection")  # in the order of a round's calls
+STRUCTURED_OUTPUT = (None, "json_schema", "json_object")  # model.structured_output: off, or the response_format form
 
 
 @dataclass
@@ -119,6 +120,9 @@ class ModelConfig:
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)
     reasoning_dials: list[str] | None = None  # which reasoning keys the route accepts; null = unknown (not checked)
     context_window: int | None = None  # tokens; every call is checked against it before it is sent
+    # send each move's JSON schema as response_format, so the server decodes only well-formed moves:
+    # json_schema (OpenAI's form: OpenAI, vLLM, llama-server) or json_object (llama-cpp-python's server)
+    structured_output: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # capability metadata for analysis
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     allow_retired: bool = False  # run a retired snapshot anyway (a provider may still serve it)
@@ -454,6 +458,8 @@ def _check_model(key: str, model: Any) -> None:
         value = model[limit]
         _check(value is None or value >= 1, f"{key}.{limit}={value} must be >= 1 or null")
     _check_params(key, model.params)
+    _check(model.structured_output in STRUCTURED_OUTPUT,
+           f"{key}.structured_output={model.structured_output} must be one of json_schema, json_object or null")
     if model.server is not None:
         _check(0 <= model.server.port <= 65535, f"{key}.server.port={model.server.port} must be in [0, 65535] (0: a free port)")
         _check(model.server.startup_timeout_s > 0, f"{key}.server.startup_timeout_s={model.server.startup_timeout_s} must be > 0")

@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bargain.agents.llm import LLMAgent, Move
-from bargain.agents.parsing import parse_proposal, parse_text, parse_treaty, parse_votes
+from bargain.agents.parsing import (
+    parse_proposal,
+    parse_text,
+    parse_treaty,
+    parse_votes,
+    proposal_schema,
+    treaty_schema,
+    votes_schema,
+)
 from bargain.game import (
     Preferences,
     accepted_proposals,
@@ -117,6 +125,9 @@ class Table(VoteTable):
     def parse_proposal(self, reply: str) -> tuple[int, ...]:
         return parse_proposal(reply, self.agents, self.items)
 
+    def proposal_schema(self) -> dict[str, Any]:
+        return proposal_schema(self.agents, self.items)
+
     def proposal_instruction(self, header: dict[str, int]) -> str:
         return render("proposal", item_list=", ".join(self.items), agent_list=", ".join(self.agents), **header)
 
@@ -156,6 +167,9 @@ class TreatyTable(VoteTable):
 
     def parse_proposal(self, reply: str) -> tuple[int, ...]:
         return parse_treaty(reply, self.issues)
+
+    def proposal_schema(self) -> dict[str, Any]:
+        return treaty_schema(self.issues)
 
     def proposal_instruction(self, header: dict[str, int]) -> str:
         return render("treaty/proposal", issue_list=", ".join(self.issues), **header)
@@ -211,7 +225,8 @@ async def play(
         record, order, header = await open_round(
             table, agents, r, rng, rounds, {"proposals": [], "votes": [], "accepted": [], "chosen": None})
         key, instruction = table.proposal_key, table.proposal_instruction(header)
-        moves = await together(*(agents[s].act("proposal", r, instruction, table.parse_proposal) for s in order))
+        schema = table.proposal_schema()
+        moves = await together(*(agents[s].act("proposal", r, instruction, table.parse_proposal, schema) for s in order))
         record["proposals"] = [
             {"seat": s, key: None if m.value is None else list(m.value), "valid": m.error is None, "error": m.error}
             for s, m in zip(order, moves)
@@ -258,7 +273,8 @@ async def play(
 async def _vote(table: VoteTable, prefs: Any, agent: LLMAgent, r: int, proposals: list[tuple[int, tuple]]) -> Move:
     """Ask one agent for its private votes."""
     instruction = vote_instruction(table, prefs, agent.seat, r, proposals)
-    return await agent.act("vote", r, instruction, partial(parse_votes, n_proposals=len(proposals)))
+    return await agent.act("vote", r, instruction, partial(parse_votes, n_proposals=len(proposals)),
+                           votes_schema(len(proposals)))
 
 
 def vote_instruction(table: VoteTable, prefs: Any, seat: int, r: int, proposals: list[tuple[int, tuple]]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bargain.agents.llm import LLMAgent
-from bargain.agents.parsing import parse_funding_plan, parse_text
+from bargain.agents.parsing import parse_funding_plan, parse_text, plan_schema
 from bargain.game.cofunding import CofundingPreferences, funded, utilities
 from bargain.negotiation import number, open_round, together
 from bargain.perturb import Wording
@@ -112,7 +112,7 @@ async def play(table: FundingTable, prefs: CofundingPreferences, agents: list[LL
     """
     rounds = [] if rounds is None else rounds
     n = len(agents)
-    parse = table.parse_plan(prefs)
+    parse, schema = table.parse_plan(prefs), plan_schema(table.agents, table.projects)
     pledges = np.zeros(prefs.values.shape)  # the standing pledges: everyone's own row of its last valid plan
     totals = None
     for r in range(1, table.max_rounds + 1):
@@ -120,7 +120,7 @@ async def play(table: FundingTable, prefs: CofundingPreferences, agents: list[LL
             table, agents, r, rng, rounds, {"pledges": [], "totals": None, "funded": [], "same_plan": False},
             thinking="cofunding/thinking")
         moves = await together(*(
-            agents[s].act("pledge", r, table.pledge_instruction(prefs, header, pledges[s], totals), parse)
+            agents[s].act("pledge", r, table.pledge_instruction(prefs, header, pledges[s], totals), parse, schema)
             for s in order
         ))
         plans = {s: np.array(m.value) for s, m in zip(order, moves) if m.value is not None}

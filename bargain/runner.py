@@ -85,7 +85,7 @@ def seat_keys(cfg: dict[str, Any], focal_seat: int) -> list[str]:
 def identity(cfg: dict[str, Any]) -> dict[str, Any]:
     """The fields that change a game's outcome; everything else (retries, paths, n_games ...) is left out.
 
-    Settings added after the first release (reasoning, per-phase token caps, context overflow) enter
+    Settings added after the first release (reasoning, structured output, per-phase token caps, context overflow) enter
     only when they differ from their defaults, so experiments stored before they existed keep their ids;
     so does the vote threshold's new exact default (2/3) under the rules it does not affect.
     """
@@ -96,6 +96,8 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         entry = {"litellm_model": model["litellm_model"], "params": params}
         if any(v is not None for v in model["reasoning"].values()):
             entry["reasoning"] = model["reasoning"]
+        if model.get("structured_output"):
+            entry["structured_output"] = model["structured_output"]
         lineup.append(entry)
     env = dict(cfg["env"])
     if all(v is None for v in env["max_tokens"].values()):
@@ -126,7 +128,9 @@ def axes_identity(cfg: dict[str, Any]) -> dict[str, Any]:
         axes["perturb"] = {**cfg["perturb"], "prompts": perturb.prompts_hash(cfg["perturb"], game_type(cfg).prompts)}
     access = cfg.get("access") or {}
     if access.get("k", 1) > 1:
-        selector = access["selector"] and {k: access["selector"][k] for k in ("litellm_model", "params", "reasoning")}
+        chosen = access["selector"]
+        selector = chosen and {k: chosen[k] for k in ("litellm_model", "params", "reasoning", "structured_output")
+                               if k != "structured_output" or chosen.get(k)}  # set only: older ids kept
         axes["access"] = {**access, "selector": selector, "prompts": templates_hash("access")}
     return axes
 

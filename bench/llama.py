@@ -5,7 +5,7 @@
    last record. Its server logs llama.cpp's own timings of every request (``llama_perf`` lines) and how
    many prompt tokens its prefix cache reused (``prefix-match hit`` lines).
 2. **llama.cpp alone**: a sample of the same calls (the exact conversations the games sent, from the
-   records, with the same reply limit and temperature) replayed through ``llama_cpp.Llama`` in this
+   records, with the same reply limit, temperature and response format) replayed through ``llama_cpp.Llama`` in this
    process with the profile's settings and no pipeline: no HTTP, no LiteLLM, no prefix cache (each
    prompt evaluated from scratch, as a caller that does not keep conversations would).
 3. Tokens per game of the default protocol, full memory vs ``env=stateless``, from recorded usage
@@ -103,8 +103,9 @@ def direct(model_path: str, kwargs: dict[str, Any], calls: list[tuple[list[dict]
     for messages, call in calls:
         llm.reset()  # no prefix reuse: every prompt from scratch
         start = time.perf_counter()
-        llm.create_chat_completion(messages, max_tokens=call["params"]["max_tokens"],
-                                   temperature=call["params"].get("temperature", 0.7), seed=0)
+        llm.create_chat_completion(messages, max_tokens=call["params"]["max_tokens"],  # same grammar, if any
+                                   temperature=call["params"].get("temperature", 0.7), seed=0,
+                                   response_format=call["params"].get("response_format"))
         totals["wall_s"] += time.perf_counter() - start
         perf = llama_cpp.llama_perf_context(llm._ctx.ctx)  # the timings llama.cpp keeps for this completion
         totals["prompt_ms"] += perf.t_p_eval_ms

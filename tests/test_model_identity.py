@@ -134,7 +134,8 @@ def test_experiments_stored_before_the_new_settings_keep_their_ids(make_cfg):
     assert _id(make_cfg, "sweep=smoke", "model=sim-weak", "env.competition=0.25") == "71af8da2cf948f5d"
     assert _id(make_cfg, "model=qwen72b", "model@opponent=claude-3-7-sonnet", "opponent.allow_retired=true") \
         == "5fadf1493e70a319"
-    assert _id(make_cfg, "model=smollm2") == "24f0534d9e47ebea"
+    assert _id(make_cfg, "model=smollm2", "model.structured_output=null") == "24f0534d9e47ebea"  # before it was on
+    assert _id(make_cfg, "model=smollm2") != "24f0534d9e47ebea"  # structured output changes how it plays
     changed = [_id(make_cfg, "env.max_tokens.vote=64"), _id(make_cfg, "env.context_overflow=compact"),
                _id(make_cfg, "model=gpt-5.4", "model.reasoning.effort=low"), _id(make_cfg, "model=gpt-5.4")]
     assert len({*changed, "491d897e309a02a4"}) == 5

@@ -14,6 +14,7 @@ import os
 import re
 import urllib.request
 
+import jsonschema
 import pandas as pd
 import pytest
 from conftest import compose_cfg
@@ -53,6 +54,23 @@ def test_smollm2_plays_a_complete_game(played):
     proposals = [p for r in record["rounds"] for p in r["proposals"] if p["seat"] == seat]
     assert proposals and all(p["valid"] == (p["owners"] is not None) for p in proposals)
     assert all(p["valid"] or p["error"] for p in proposals)
+    # structured output: proposals and votes are decoded against their schema by llama.cpp's grammar, so every
+    # one is a valid move at the first ask (without it SmolLM2 almost never wrote one in three asks)
+    from bargain.agents.parsing import proposal_schema, votes_schema
+
+    names = [a["name"] for a in record["agents"]]
+    for c in mine:
+        form = c["params"].get("response_format")
+        if c["phase"] == "proposal":
+            assert form == {"type": "json_object", "schema": proposal_schema(names, record["game"]["items"])}
+            jsonschema.validate(json.loads(c["reply"]), form["schema"])  # the reply is of the schema's form
+            assert c["error"] is None  # one of the game's 32 allocations, listed in the schema: no re-ask
+        elif c["phase"] == "vote":
+            assert form["schema"] == votes_schema(len(form["schema"]["properties"]["votes"]["required"]))
+            jsonschema.validate(json.loads(c["reply"]), form["schema"])
+            assert c["error"] is None  # a vote of the schema's form always parses: no re-ask
+        else:
+            assert form is None
     last_attempt = {(c["round"], c["phase"]): c for c in mine}  # one move per phase and round; re-asks come later
     assert record["invalid_moves"][seat] == sum(c["error"] is not None for c in last_attempt.values())
     assert len(record["rounds"]) == 1 and record["outcome"] is not None

@@ -29,6 +29,7 @@ from typing import Any
 from bargain import sim
 from bargain.agents.parsing import ParseError, json_objects
 from bargain.backend import Backend, BudgetExceeded, ModelCallError
+from bargain.backend.core import response_format
 from bargain.backend.progress import progress_bar
 from bargain.store import COMPLETE, DamagedRecord, ExperimentStore, atomic_write_json, canonical_json, quarantine
 
@@ -339,9 +340,9 @@ def run_judge(units: list[Unit], model: dict[str, Any], run: dict[str, Any], roo
     ``structured`` sends :func:`response_schema` as ``response_format`` (llama.cpp and vLLM servers
     then decode only valid judgements); it is a sampling parameter, so part of the judge id.
     """
-    if structured:
-        model = {**model, "params": {**(model.get("params") or {}),
-                                     "response_format": {"type": "json_object", "schema": response_schema()}}}
+    if structured:  # in the model's own form (model.structured_output), llama-cpp-python's by default
+        form = response_format(model.get("structured_output") or "json_object", response_schema())
+        model = {**model, "params": {**(model.get("params") or {}), "response_format": form}}
     # the judge's spend joins the store's ledger under its judge id: a re-run continues its job cap
     backend = Backend({KEY: model}, run, cache_dir=cache_dir, ledger=ledger, experiment=judge_id(model, context))
     backend.check_keys()

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bargain.agents.parsing import ParseError, json_objects
+from bargain.agents.parsing import ParseError, json_objects, object_schema
 from bargain.prompts import render
 
 SELECT_HEADER = "## Choose a reply · "  # offline selectors recognise the selection prompt by it
@@ -48,13 +48,14 @@ def select_prompt(drafts: list[str]) -> str:
 
 
 async def draft_and_select(agent: Any, access: Access, messages: list[dict[str, str]], key: dict[str, Any],
-                           cap: int | None, parse: Any, record: Any) -> Any:
+                           cap: int | None, parse: Any, record: Any, schema: dict[str, Any] | None = None) -> Any:
     """The chosen completion of a drafting seat's call; every draft and the selection are recorded.
 
     ``record(completion, parsed, error, access)`` appends one call entry; the chosen draft's entry is
     appended last so the caller's transcript bookkeeping sees it as the move.
     """
-    replies = await asyncio.gather(*(agent.backend.complete(agent.model, messages, {**key, "draft": i}, reply_cap=cap)
+    replies = await asyncio.gather(*(agent.backend.complete(agent.model, messages, {**key, "draft": i}, reply_cap=cap,
+                                                               schema=schema)
                                      for i in range(access.k)))
     parsed = []
     for reply in replies:
@@ -66,7 +67,8 @@ async def draft_and_select(agent: Any, access: Access, messages: list[dict[str, 
     chosen = usable[0] if usable else 0
     if len({replies[i].text for i in usable}) > 1:  # identical drafts leave nothing to choose
         prompt = messages + [{"role": "user", "content": select_prompt([replies[i].text for i in usable])}]
-        choice = await agent.backend.complete(access.selector, prompt, {**key, "select": True})
+        schema = object_schema({"choice": {"type": "integer", "minimum": 1, "maximum": len(usable)}})
+        choice = await agent.backend.complete(access.selector, prompt, {**key, "select": True}, schema=schema)
         try:
             chosen, error = usable[parse_choice(choice.text, len(usable))], None
         except ParseError as exc:

@@ -73,8 +73,12 @@ class LLMAgent:
         """Queue a public event; it is shown with this agent's next instruction."""
         self.pending.append(event)
 
-    async def act(self, phase: str, round_: int, instruction: str, parse: Callable[[str], Any]) -> Move:
-        """Ask for a move, re-asking with the parse error up to ``max_reasks`` times."""
+    async def act(self, phase: str, round_: int, instruction: str, parse: Callable[[str], Any],
+                  schema: dict[str, Any] | None = None) -> Move:
+        """Ask for a move, re-asking with the parse error up to ``max_reasks`` times.
+
+        ``schema`` is the JSON schema of the move (None for free text): a model with
+        ``structured_output`` set is constrained to it."""
         events = self.pending if self.memory == "full" else []
         self.pending = []
         turn_start = len(self.transcript)
@@ -109,9 +113,9 @@ class LLMAgent:
                 self.calls.append({**entry, "access": access} if access else entry)
 
             if self.access and phase in self.access.phases:
-                reply, access = await draft_and_select(self, self.access, messages, key, cap, parse, record)
+                reply, access = await draft_and_select(self, self.access, messages, key, cap, parse, record, schema)
             else:
-                reply, access = await self.backend.complete(self.model, messages, key, reply_cap=cap), None
+                reply, access = await self.backend.complete(self.model, messages, key, reply_cap=cap, schema=schema), None
             self.transcript.append({"role": "assistant", "content": reply.text})
             try:
                 parsed, error = parse(reply.text), None

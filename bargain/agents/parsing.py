@@ -1,8 +1,12 @@
 """Robust parsing of model replies: JSON inside prose or code fences, item names or indices,
-accept/reject in any case. Every failure is a ParseError with a message the model can act on."""
+accept/reject in any case. Every failure is a ParseError with a message the model can act on.
+
+Each parsed move also has its JSON schema (``*_schema``): the exact form the prompts ask for, which a
+model with ``structured_output`` set is constrained to (see ``bargain.backend.core.sent_params``)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -105,6 +109,48 @@ def parse_funding_plan(reply: str, agent_names: Sequence[str], project_names: Se
     """The joint funding plan in a reply, one row of amounts per participant; raises ParseError naming the problem."""
     return _first_valid(reply, "plan", lambda obj: parse_plan(obj, agent_names, project_names, budgets), InvalidPlan,
                         '{"plan": {"<participant name>": {"<project name>": <amount>, ...}, ...}}')
+
+
+def object_schema(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object schema with exactly ``properties``, every one required."""
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+ENUMERATED_ALLOCATIONS = 256  # up to this many allocations, the proposal schema lists every one of them
+
+
+def proposal_schema(agent_names: Sequence[str], item_names: Sequence[str]) -> dict[str, Any]:
+    """{"allocation": {agent: [item, ...]}}.
+
+    A schema has no way to say "each item exactly once" except by listing the allocations, so games
+    with at most ENUMERATED_ALLOCATIONS of them (the default 5 items and 2 agents: 32) get the list,
+    and a constrained reply is always a valid allocation; larger games get lists of item names, and
+    the parser checks that each item is given once.
+    """
+    n, m = len(agent_names), len(item_names)
+    if n**m <= ENUMERATED_ALLOCATIONS:
+        allocations = [{a: [item for item, o in zip(item_names, owners) if o == i] for i, a in enumerate(agent_names)}
+                       for owners in itertools.product(range(n), repeat=m)]
+        return object_schema({"allocation": {"enum": allocations}})
+    items = {"type": "array", "items": {"type": "string", "enum": list(item_names)}, "maxItems": m}
+    return object_schema({"allocation": object_schema({a: items for a in agent_names})})
+
+
+def treaty_schema(issue_names: Sequence[str]) -> dict[str, Any]:
+    """{"treaty": {issue: whole percentage 0..100}}."""
+    return object_schema({"treaty": object_schema({i: {"type": "integer", "minimum": 0, "maximum": 100} for i in issue_names})})
+
+
+def plan_schema(agent_names: Sequence[str], project_names: Sequence[str]) -> dict[str, Any]:
+    """{"plan": {participant: {project: amount >= 0}}}; budgets are checked by the parser."""
+    amounts = object_schema({p: {"type": "number", "minimum": 0} for p in project_names})
+    return object_schema({"plan": object_schema({a: amounts for a in agent_names})})
+
+
+def votes_schema(n_proposals: int) -> dict[str, Any]:
+    """{"votes": {"1": "accept" | "reject", ...}}, one vote per proposal."""
+    vote = {"type": "string", "enum": ["accept", "reject"]}
+    return object_schema({"votes": object_schema({str(i): vote for i in range(1, n_proposals + 1)})})
 
 
 def _first_valid(reply: str, key: str, parse, invalid: type[ValueError], form: str) -> Any:

@@ -281,12 +281,23 @@ def reasoning_room(reasoning: dict[str, Any]) -> int:
     return EFFORT_ROOM if reasoning.get("effort") not in (None, "none") else 0
 
 
-def sent_params(model: dict[str, Any], call_key: dict[str, Any], reply_cap: int | None = None) -> dict[str, Any]:
+def response_format(form: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as a ``response_format`` in the form a server reads (``model.structured_output``):
+    ``json_schema`` is OpenAI's (also vLLM, llama.cpp's llama-server; LiteLLM translates it for other
+    providers), ``json_object`` is llama-cpp-python's server (a JSON object constrained to ``schema``)."""
+    if form == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "move", "schema": schema}}
+    return {"type": "json_object", "schema": schema}
+
+
+def sent_params(model: dict[str, Any], call_key: dict[str, Any], reply_cap: int | None = None,
+                schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """The parameters one call actually sends: config params minus unsupported ones, renamed where needed.
 
     ``reply_cap`` (the phase's cap, env.max_tokens.<phase>) lowers the visible reply's ``max_tokens``;
     the reasoning room is added on top, and the reasoning dial becomes ``reasoning_effort`` and/or
-    ``thinking`` (LiteLLM maps both to each provider's own parameters).
+    ``thinking`` (LiteLLM maps both to each provider's own parameters). ``schema`` (the JSON schema of
+    the move asked for) is sent as ``response_format`` if the model has ``structured_output`` set.
     """
     drop = set(model.get("unsupported_params") or [])
     params = {k: v for k, v in (model.get("params") or {}).items() if k not in drop}
@@ -304,6 +315,8 @@ def sent_params(model: dict[str, Any], call_key: dict[str, Any], reply_cap: int 
         params["thinking"] = {"type": "disabled"} if off else {"type": "enabled", "budget_tokens": budget}
     if _REASONING.match(model["litellm_model"].rsplit("/", 1)[-1]) and "max_tokens" in params:
         params["max_completion_tokens"] = params.pop("max_tokens")
+    if schema is not None and model.get("structured_output"):
+        params["response_format"] = response_format(model["structured_output"], schema)
     if model["litellm_model"].startswith("sim/"):
         params["seed"] = call_seed(call_key)  # distinct per game and turn, identical on a re-run
     return params
@@ -560,15 +573,17 @@ class Backend:
         return cfg["context_window"] - int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
 
     async def complete(
-        self, model: str, messages: list[dict[str, str]], call_key: dict[str, Any], reply_cap: int | None = None
+        self, model: str, messages: list[dict[str, str]], call_key: dict[str, Any], reply_cap: int | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> Completion:
         """One reply from the model under config key ``model`` (from the replay cache if it holds it).
 
-        ``reply_cap`` is the phase's cap on the visible reply. Raises BudgetExceeded (nothing was
-        sent), ModelCallError (this game fails) or FatalBackendError (the job stops).
+        ``reply_cap`` is the phase's cap on the visible reply, ``schema`` the JSON schema of the move
+        asked for (see :func:`sent_params`). Raises BudgetExceeded (nothing was sent), ModelCallError
+        (this game fails) or FatalBackendError (the job stops).
         """
         cfg = self.models[model]
-        params = sent_params(cfg, call_key, reply_cap)
+        params = sent_params(cfg, call_key, reply_cap, schema)
         # offline players are not cached: they are free and seeded, and a cache would freeze their old code
         cacheable = self.cache is not None and not cfg["litellm_model"].startswith("sim/")
         key = cache_key(cfg["litellm_model"], messages, params, call_key) if cacheable else None
