@@ -14,7 +14,8 @@
 Figures: prompt tokens/s (ours: the tokens the games' prompts held over the server's prompt time; with
 the prefix cache only the new part of each conversation is evaluated), generation tokens/s (ours:
 completion tokens over the calls' client-side time minus that prompt time, so HTTP, LiteLLM and the
-cache bookkeeping count against us), seconds per call, the command's wall time, the share of prompt
+cache bookkeeping count against us; llama.cpp alone: its tokens over its wall time minus its prompt
+time, so sampling and the grammar count on both sides), seconds per call, the command's wall time, the share of prompt
 tokens served from the prefix cache, tokens per game.
 
     python bench/llama.py            # the full run (needs the local-llm extra; two default commands and 8 replays)
@@ -102,6 +103,7 @@ def direct(model_path: str, kwargs: dict[str, Any], calls: list[tuple[list[dict]
     totals = {"prompt_ms": 0.0, "prompt_tokens": 0, "eval_ms": 0.0, "eval_tokens": 0, "wall_s": 0.0}
     for messages, call in calls:
         llm.reset()  # no prefix reuse: every prompt from scratch
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)  # its timings add up over calls otherwise
         start = time.perf_counter()
         llm.create_chat_completion(messages, max_tokens=call["params"]["max_tokens"],  # same grammar, if any
                                    temperature=call["params"].get("temperature", 0.7), seed=0,
@@ -147,7 +149,9 @@ def measure(smoke: bool) -> list[dict[str, Any]]:
     ours_prompt = prompt_tokens / prompt_s
     ours_gen = completion_tokens / max(latency - prompt_s, 1e-9)
     alone_prompt = alone["prompt_tokens"] / (alone["prompt_ms"] / 1000)
-    alone_gen = alone["eval_tokens"] / (alone["eval_ms"] / 1000)
+    # both sides: generated tokens over the time that was not prompt evaluation (decoding, sampling and the
+    # grammar alike; ours also HTTP, LiteLLM and the pipeline)
+    alone_gen = alone["eval_tokens"] / (alone["wall_s"] - alone["prompt_ms"] / 1000)
     ours_call = latency / len(calls)
     # the same sampled calls, ours: their recorded client-side seconds
     ours_sample_call = sum(c["latency_s"] for _m, c in sample) / len(sample)
