@@ -68,15 +68,19 @@ class Style:
     empathy: float = 0.0  # ladder: how far it expects the others to take, like itself, what beats waiting for them
     confidence: float = 0.0  # ladder: how far it trusts its prediction that its own proposal passes when voting
     slip: float = 0.0  # ladder: chance of playing the last round as if another were to come
+    anchor: float = 0.0  # ladder: its round-1 ask, as a share of its best, from others that named nothing they value
+    holdout: bool = False  # ladder: asks such others for everything from round 2 until late in the game
 
 
 STRATEGIES: dict[str, Style] = {
     "weak": Style(opening=0.7, floor=0.2, beta=0.5, modelling=0.0, noise=0.6, reveal=0, ladder=True,
                   memory=0, anticipation=0.0, margin=0.1, endgame=0.0, empathy=0.0, confidence=0.0, slip=0.3),
     "base": Style(opening=0.85, floor=0.45, beta=1.5, modelling=0.5, noise=0.3, reveal=1, ladder=True,
-                  memory=1, anticipation=0.5, margin=0.05, endgame=0.5, empathy=0.9, confidence=0.5, slip=0.1),
+                  memory=1, anticipation=0.5, margin=0.05, endgame=0.5, empathy=0.9, confidence=0.5, slip=0.1,
+                 anchor=0.9),
     "strong": Style(opening=0.95, floor=0.6, beta=2.0, modelling=1.0, noise=0.05, reveal=3, ladder=True,
-                    memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0),
+                    memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0,
+                    anchor=1.0, holdout=True),
     "boulware": Style(opening=1.0, floor=0.0, beta=5.0, modelling=0.0, noise=0.0, reveal=0),
     "conceder": Style(opening=1.0, floor=0.0, beta=0.5, modelling=0.0, noise=0.0, reveal=2),
     "greedy": Style(opening=1.0, floor=0.9, beta=1.0, modelling=0.0, noise=0.0, reveal=2),
@@ -377,6 +381,18 @@ class Player:
             self._cache["plan"] = (r, value * self.jitter())
         return self._cache["plan"]
 
+    def hardball(self) -> float:
+        """The share of its best this player holds out for (0: none): while every other agent has named
+        nothing it values, there is no threshold to best-respond to, so it asks ``anchor`` of its best in
+        round 1 and, with ``holdout``, everything until late in the game (a coherent wall takes no
+        mid-game offer anyway; an agent that votes at random takes anything as often as a fair split)."""
+        sit, style = self.sit, self.style
+        if not style.anchor or self.late() or (sit.round > 1 and not style.holdout):
+            return 0.0
+        if any(mentioned_items(text, sit.items) for _r, by, text in sit.messages if by != sit.me):
+            return 0.0
+        return style.anchor
+
     def late(self) -> bool:
         """From ``_LATE`` of the game on only the concessions actually seen count: a wall that has not
         moved by then will not."""
@@ -398,6 +414,8 @@ class Player:
             return search.nash()
         if not self.style.ladder:
             return search.acceptable(self.aspiration())
+        if self.hardball():  # round 1 leaves the others what they seemingly value at least cost; later, nothing
+            return search.acceptable(self.hardball() * self.best) if sit.round == 1 else np.full(sit.m, sit.me)
         now, met = self.deal(sit.round)
         target, later = self.plan()
         if met and self.utility(now) >= max(later, _EPS):
@@ -421,6 +439,8 @@ class Player:
         if worth <= 0:
             return False  # a worthless share is no better than no deal
         if self.style.ladder:
+            if worth < self.sit.gamma * self.hardball() * self.best:  # holding out: worth its ask a round later
+                return False
             own = [o for by, o in self.sit.current if by == self.sit.me]
             if not own:
                 return True
