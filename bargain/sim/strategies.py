@@ -22,6 +22,12 @@ not hard-coded outcomes. It models each other agent's acceptance threshold from 
   round (threshold plus ``margin``), if it is worth at least waiting; else a probe that offers each
   other agent, as far as ``empathy`` goes, what the player would take in its place (the same share
   of its total as waiting is worth to the player); else the deal planned for the best later round;
+- hardball: while every other agent has named nothing it values, there are no stated interests to
+  meet halfway, so the player asks ``anchor`` of its best in round 1 (weak: no anchor, it probes)
+  and, with ``holdout`` (strong), everything until late in the game, taking only an offer worth
+  its ask a round later: a coherent wall takes no mid-game offer anyway, and an agent that votes
+  regardless of the offer takes everything as often as anything else (keeping everything then
+  passes half the time, worth about 91 of 100 points at the default discount);
 - accepting, i.e. playing the discount as well as the split: an offer is taken if it is worth what
   waiting is worth (the best later round's predicted deal, discounted), and turned down when the
   player's own proposal, worth more, is predicted to pass (believed with ``confidence``), since
@@ -383,9 +389,9 @@ class Player:
 
     def hardball(self) -> float:
         """The share of its best this player holds out for (0: none): while every other agent has named
-        nothing it values, there is no threshold to best-respond to, so it asks ``anchor`` of its best in
-        round 1 and, with ``holdout``, everything until late in the game (a coherent wall takes no
-        mid-game offer anyway; an agent that votes at random takes anything as often as a fair split)."""
+        nothing it values, ``anchor`` in round 1 and, with ``holdout``, until late in the game (a
+        coherent wall takes no mid-game offer anyway; an agent that votes regardless of the offer
+        takes everything as often as a fair split)."""
         sit, style = self.sit, self.style
         if not style.anchor or self.late() or (sit.round > 1 and not style.holdout):
             return 0.0
@@ -414,8 +420,9 @@ class Player:
             return search.nash()
         if not self.style.ladder:
             return search.acceptable(self.aspiration())
-        if self.hardball():  # round 1 leaves the others what they seemingly value at least cost; later, nothing
-            return search.acceptable(self.hardball() * self.best) if sit.round == 1 else np.full(sit.m, sit.me)
+        ask = self.hardball()
+        if ask:  # round 1 leaves the others what they seemingly value at least cost; later, nothing
+            return search.acceptable(ask * self.best) if sit.round == 1 else np.full(sit.m, sit.me)
         now, met = self.deal(sit.round)
         target, later = self.plan()
         if met and self.utility(now) >= max(later, _EPS):
