@@ -19,9 +19,11 @@ not hard-coded outcomes. It models each other agent's acceptance threshold from 
   their demands have hardly moved (a wall); agents whose votes and demands contradict any threshold
   (each contradiction counts, ``modelling`` makes fewer enough) are offered a token;
 - proposing: the allocation best for the player that every other agent is predicted to accept this
-  round (threshold plus ``margin``), if it is worth at least waiting; else a probe that offers each
-  other agent, as far as ``empathy`` goes, what the player would take in its place (the same share
-  of its total as waiting is worth to the player); else the deal planned for the best later round;
+  round (threshold plus ``margin``; before the last round, less ``shading``: strong tests how far
+  below its demand an agent really goes, since an offer turned down then costs a round, not the
+  deal), if it is worth at least waiting; else a probe that offers each other agent, as far as
+  ``empathy`` goes, what the player would take in its place (the same share of its total as
+  waiting is worth to the player); else the deal planned for the best later round;
 - hardball: while every other agent has named nothing it values, there are no stated interests to
   meet halfway, so the player asks ``anchor`` of its best in round 1 (weak: no anchor, it probes)
   and, with ``holdout`` (strong), everything until late in the game, taking only an offer worth
@@ -70,6 +72,7 @@ class Style:
     memory: int = 0  # ladder: rounds of the others' concessions averaged into their pace (0: assumes they stand still)
     anticipation: float = 0.0  # ladder: prior share of its demand each other agent concedes over the game
     margin: float = 0.0  # ladder: offers each other agent this share of its total above its projected threshold
+    shading: float = 0.0  # ladder: before the last round, offers this share of its total less (tests its threshold)
     endgame: float = 0.0  # ladder: how far it expects others that have come down to take any positive offer in the last round
     empathy: float = 0.0  # ladder: how far it expects the others to take, like itself, what beats waiting for them
     confidence: float = 0.0  # ladder: how far it trusts its prediction that its own proposal passes when voting
@@ -86,7 +89,7 @@ STRATEGIES: dict[str, Style] = {
                  anchor=0.8),
     "strong": Style(opening=0.95, floor=0.6, beta=2.0, modelling=1.0, noise=0.05, reveal=3, ladder=True,
                     memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0,
-                    anchor=1.0, holdout=True),
+                    shading=0.1, anchor=1.0, holdout=True),
     "boulware": Style(opening=1.0, floor=0.0, beta=5.0, modelling=0.0, noise=0.0, reveal=0),
     "conceder": Style(opening=1.0, floor=0.0, beta=0.5, modelling=0.0, noise=0.0, reveal=2),
     "greedy": Style(opening=1.0, floor=0.9, beta=1.0, modelling=0.0, noise=0.0, reveal=2),
@@ -344,11 +347,13 @@ class Player:
 
     def deal(self, r: int) -> tuple[np.ndarray, bool]:
         """The allocation best for this player that every other agent is predicted to accept in
-        round ``r`` (its projected threshold plus ``margin`` of its estimated total), and whether
-        the search met every threshold."""
+        round ``r`` (its projected threshold plus ``margin`` of its estimated total, less ``shading``
+        before the last round), and whether the search met every threshold."""
         key = f"deal{r}"
         if key not in self._cache:
-            floors = {j: t + self.style.margin * float(self.search.est[j].sum()) for j, t in self.thresholds(r).items()}
+            # before the last round an offer turned down costs a round, not the deal: it tests how low they go
+            margin = self.style.margin - (self.style.shading if r < self.sit.max_rounds else 0.0)
+            floors = {j: t + margin * float(self.search.est[j].sum()) for j, t in self.thresholds(r).items()}
             self._cache[key] = self.search.constrained(floors)
         return self._cache[key]
 
