@@ -86,7 +86,7 @@ STRATEGIES: dict[str, Style] = {
                   memory=0, anticipation=0.0, margin=0.1, endgame=0.0, empathy=0.0, confidence=0.0, slip=0.3),
     "base": Style(opening=0.85, floor=0.45, beta=1.5, modelling=0.5, noise=0.3, reveal=1, ladder=True,
                   memory=1, anticipation=0.5, margin=0.05, endgame=0.5, empathy=0.9, confidence=0.5, slip=0.1,
-                 anchor=0.8),
+                  anchor=0.8),
     "strong": Style(opening=0.95, floor=0.6, beta=2.0, modelling=1.0, noise=0.05, reveal=3, ladder=True,
                     memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0,
                     shading=0.1, anchor=1.0, holdout=True),
@@ -426,7 +426,7 @@ class Player:
         if not self.style.ladder:
             return search.acceptable(self.aspiration())
         ask = self.hardball()
-        if ask:  # round 1 leaves the others what they seemingly value at least cost; later, nothing
+        if ask:  # round 1: its ask, leaving the others what they seemingly value at least cost; later: everything
             return search.acceptable(ask * self.best) if sit.round == 1 else np.full(sit.m, sit.me)
         now, met = self.deal(sit.round)
         target, later = self.plan()
