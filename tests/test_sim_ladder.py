@@ -9,9 +9,9 @@ and 2 (``python bench/ladder.py --seed N``; the README states the measured matri
 against ``greedy`` (a wall at 90% of its value) waiting is what beats ``boulware``, whose offers
 cannot be told from greedy's before round 8, and the most any policy gets from round 8 on is at
 or below what sim-weak gets by closing early, with sim-base and sim-strong taking the same offers
-(identical shares); against ``fair`` and ``random`` the rungs' differences are small next to the
-spread of the paired games. The seeds of the offline players' choices also depend on the
-experiment id, so a change of prompts reshuffles them.
+(identical shares); against ``fair`` the utility steps and base's share step are small next to the
+spread of the paired games (the README gives the numbers and what was tried). The seeds of the offline players' choices also depend on the experiment id, so a
+change of prompts reshuffles them.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ MEASURES = {"utility": focal_utility, "share": focal_share}
 OPEN = {  # (opponent, better rung, measure) that do not hold at every root seed
     ("greedy", "sim-base", "utility"), ("greedy", "sim-strong", "utility"), ("greedy", "sim-strong", "share"),
     ("fair", "sim-base", "utility"), ("fair", "sim-base", "share"),
-    ("fair", "sim-strong", "utility"), ("fair", "sim-strong", "share"),
-    ("random", "sim-base", "utility"), ("random", "sim-base", "share"),
-    ("random", "sim-strong", "utility"), ("random", "sim-strong", "share"),
+    ("fair", "sim-strong", "utility"),
 }
 
 

@@ -19,9 +19,17 @@ not hard-coded outcomes. It models each other agent's acceptance threshold from 
   their demands have hardly moved (a wall); agents whose votes and demands contradict any threshold
   (each contradiction counts, ``modelling`` makes fewer enough) are offered a token;
 - proposing: the allocation best for the player that every other agent is predicted to accept this
-  round (threshold plus ``margin``), if it is worth at least waiting; else a probe that offers each
-  other agent, as far as ``empathy`` goes, what the player would take in its place (the same share
-  of its total as waiting is worth to the player); else the deal planned for the best later round;
+  round (threshold plus ``margin``; before the last round, less ``shading``: strong tests how far
+  below its demand an agent really goes, since an offer turned down then costs a round, not the
+  deal), if it is worth at least waiting; else a probe that offers each other agent, as far as
+  ``empathy`` goes, what the player would take in its place (the same share of its total as
+  waiting is worth to the player); else the deal planned for the best later round;
+- hardball: while every other agent has named nothing it values, there are no stated interests to
+  meet halfway, so the player asks ``anchor`` of its best in round 1 (weak: no anchor, it probes)
+  and, with ``holdout`` (strong), everything until late in the game, taking only an offer worth
+  its ask a round later: a coherent wall takes no mid-game offer anyway, and an agent that votes
+  regardless of the offer takes everything as often as anything else (keeping everything then
+  passes half the time, worth about 91 of 100 points at the default discount);
 - accepting, i.e. playing the discount as well as the split: an offer is taken if it is worth what
   waiting is worth (the best later round's predicted deal, discounted), and turned down when the
   player's own proposal, worth more, is predicted to pass (believed with ``confidence``), since
@@ -64,19 +72,24 @@ class Style:
     memory: int = 0  # ladder: rounds of the others' concessions averaged into their pace (0: assumes they stand still)
     anticipation: float = 0.0  # ladder: prior share of its demand each other agent concedes over the game
     margin: float = 0.0  # ladder: offers each other agent this share of its total above its projected threshold
+    shading: float = 0.0  # ladder: before the last round, offers this share of its total less (tests its threshold)
     endgame: float = 0.0  # ladder: how far it expects others that have come down to take any positive offer in the last round
     empathy: float = 0.0  # ladder: how far it expects the others to take, like itself, what beats waiting for them
     confidence: float = 0.0  # ladder: how far it trusts its prediction that its own proposal passes when voting
     slip: float = 0.0  # ladder: chance of playing the last round as if another were to come
+    anchor: float = 0.0  # ladder: its round-1 ask, as a share of its best, from others that named nothing they value
+    holdout: bool = False  # ladder: asks such others for everything from round 2 until late in the game
 
 
 STRATEGIES: dict[str, Style] = {
     "weak": Style(opening=0.7, floor=0.2, beta=0.5, modelling=0.0, noise=0.6, reveal=0, ladder=True,
                   memory=0, anticipation=0.0, margin=0.1, endgame=0.0, empathy=0.0, confidence=0.0, slip=0.3),
     "base": Style(opening=0.85, floor=0.45, beta=1.5, modelling=0.5, noise=0.3, reveal=1, ladder=True,
-                  memory=1, anticipation=0.5, margin=0.05, endgame=0.5, empathy=0.9, confidence=0.5, slip=0.1),
+                  memory=1, anticipation=0.5, margin=0.05, endgame=0.5, empathy=0.9, confidence=0.5, slip=0.1,
+                  anchor=0.8),
     "strong": Style(opening=0.95, floor=0.6, beta=2.0, modelling=1.0, noise=0.05, reveal=3, ladder=True,
-                    memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0),
+                    memory=2, anticipation=1.0, margin=0.0, endgame=1.0, empathy=1.0, confidence=1.0, slip=0.0,
+                    shading=0.1, anchor=1.0, holdout=True),
     "boulware": Style(opening=1.0, floor=0.0, beta=5.0, modelling=0.0, noise=0.0, reveal=0),
     "conceder": Style(opening=1.0, floor=0.0, beta=0.5, modelling=0.0, noise=0.0, reveal=2),
     "greedy": Style(opening=1.0, floor=0.9, beta=1.0, modelling=0.0, noise=0.0, reveal=2),
@@ -334,11 +347,13 @@ class Player:
 
     def deal(self, r: int) -> tuple[np.ndarray, bool]:
         """The allocation best for this player that every other agent is predicted to accept in
-        round ``r`` (its projected threshold plus ``margin`` of its estimated total), and whether
-        the search met every threshold."""
+        round ``r`` (its projected threshold plus ``margin`` of its estimated total, less ``shading``
+        before the last round), and whether the search met every threshold."""
         key = f"deal{r}"
         if key not in self._cache:
-            floors = {j: t + self.style.margin * float(self.search.est[j].sum()) for j, t in self.thresholds(r).items()}
+            # before the last round an offer turned down costs a round, not the deal: it tests how low they go
+            margin = self.style.margin - (self.style.shading if r < self.sit.max_rounds else 0.0)
+            floors = {j: t + margin * float(self.search.est[j].sum()) for j, t in self.thresholds(r).items()}
             self._cache[key] = self.search.constrained(floors)
         return self._cache[key]
 
@@ -377,6 +392,18 @@ class Player:
             self._cache["plan"] = (r, value * self.jitter())
         return self._cache["plan"]
 
+    def hardball(self) -> float:
+        """The share of its best this player holds out for (0: none): while every other agent has named
+        nothing it values, ``anchor`` in round 1 and, with ``holdout``, until late in the game (a
+        coherent wall takes no mid-game offer anyway; an agent that votes regardless of the offer
+        takes everything as often as a fair split)."""
+        sit, style = self.sit, self.style
+        if not style.anchor or self.late() or (sit.round > 1 and not style.holdout):
+            return 0.0
+        if any(mentioned_items(text, sit.items) for _r, by, text in sit.messages if by != sit.me):
+            return 0.0
+        return style.anchor
+
     def late(self) -> bool:
         """From ``_LATE`` of the game on only the concessions actually seen count: a wall that has not
         moved by then will not."""
@@ -398,6 +425,9 @@ class Player:
             return search.nash()
         if not self.style.ladder:
             return search.acceptable(self.aspiration())
+        ask = self.hardball()
+        if ask:  # round 1: its ask, leaving the others what they seemingly value at least cost; later: everything
+            return search.acceptable(ask * self.best) if sit.round == 1 else np.full(sit.m, sit.me)
         now, met = self.deal(sit.round)
         target, later = self.plan()
         if met and self.utility(now) >= max(later, _EPS):
@@ -421,6 +451,8 @@ class Player:
         if worth <= 0:
             return False  # a worthless share is no better than no deal
         if self.style.ladder:
+            if worth < self.sit.gamma * self.hardball() * self.best:  # holding out: worth its ask a round later
+                return False
             own = [o for by, o in self.sit.current if by == self.sit.me]
             if not own:
                 return True
