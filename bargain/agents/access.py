@@ -67,8 +67,8 @@ async def draft_and_select(agent: Any, access: Access, messages: list[dict[str, 
     chosen = usable[0] if usable else 0
     if len({replies[i].text for i in usable}) > 1:  # identical drafts leave nothing to choose
         prompt = messages + [{"role": "user", "content": select_prompt([replies[i].text for i in usable])}]
-        schema = object_schema({"choice": {"type": "integer", "minimum": 1, "maximum": len(usable)}})
-        choice = await agent.backend.complete(access.selector, prompt, {**key, "select": True}, schema=schema)
+        pick = object_schema({"choice": {"type": "integer", "minimum": 1, "maximum": len(usable)}})
+        choice = await agent.backend.complete(access.selector, prompt, {**key, "select": True}, schema=pick)
         try:
             chosen, error = usable[parse_choice(choice.text, len(usable))], None
         except ParseError as exc:
