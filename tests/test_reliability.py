@@ -57,7 +57,10 @@ def test_200_games_at_a_20_percent_fault_rate_on_five_routes_lose_nothing(make_c
         with FaultServer(fault_rate=0.2, seed=i) as srv:
             summary = run_experiment(make_cfg(
                 *http_lineup(route, srv.url), *SHORT_GAME, "n_games=20", "run.game_concurrency=8",
-                "run.backoff_base_s=0.01", "run.backoff_max_s=0.05", f"store={tmp_path / route.split('/')[0]}"))
+                # 12 retries: at the default 6 a call fails after 7 faults in a row, 0.2^7 a call, so ~1.5%
+                # of runs of ~1,200 calls would lose a game to chance; 0.2^13 makes that ~1 in a million
+                "run.max_retries=12", "run.backoff_base_s=0.01", "run.backoff_max_s=0.05",
+                f"store={tmp_path / route.split('/')[0]}"))
             statuses = Counter(r["status"] for r in summary.records)
             figures[route] = (len(summary.records), dict(statuses), dict(srv.books.faults), srv.books.requests)
             assert statuses == {"complete": 40}, (route, [r["error"] for r in summary.records if r["error"]])
