@@ -15,7 +15,8 @@ exact upper bound of what any policy can get (two agents: every allocation enume
 reference's known acceptance rule, best round chosen with hindsight) and how far each rung is
 below it, which shows how much room a stronger rung has. Against ``greedy`` also from round 8,
 before which greedy's offers cannot be told from boulware's (both concede almost nothing), so
-waiting is the right play against the pair.
+waiting is the right play against the pair, and what taking greedy's own offers gets: in the first
+round greedy accepts its own proposal (what sim-weak does) and in the best such round with hindsight.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from bargain.config import register  # noqa: E402
 from bargain.sim.ladder import LADDER, REFERENCES, focal_share, focal_utility, head_to_head, paired, play  # noqa: E402
-from bargain.sim.strategies import STRATEGIES  # noqa: E402
+from bargain.sim.strategies import STRATEGIES, Allocations  # noqa: E402
 
 CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 
@@ -50,6 +51,33 @@ def config(model: str, opponent: str, draws: int, competition: float, seed: int)
 BOUNDED = ("boulware", "conceder", "greedy")  # references whose acceptance rule is a known aspiration
 
 
+def demand(reference: str, r: int, max_rounds: int, total: float) -> float:
+    """What the time-dependent ``reference`` accepts in round ``r``: its aspiration times ``total``."""
+    style = STRATEGIES[reference]
+    progress = (r - 1) / max(max_rounds - 1, 1)
+    return (style.opening - (style.opening - style.floor) * progress**style.beta) * total
+
+
+def own_offers(record: dict, reference: str) -> list[float]:
+    """Per round, the discounted worth to the focal seat of the time-dependent ``reference``'s own
+    proposal if the reference accepts it itself, else 0 (two agents). It models nothing (a uniform
+    estimate of the other), so its proposal depends only on the round: replayed with its own search."""
+    game, values = record["game"], np.array(record["preferences"]["values"], dtype=float)
+    focal, m = record["focal_seat"], values.shape[1]
+    wall = 1 - focal
+    own = np.zeros((m, 2))
+    own[:, wall] = values[wall]
+    estimate = np.full((2, m), 100 / m)
+    estimate[wall] = values[wall]
+    out = []
+    for r in range(1, game["max_rounds"] + 1):
+        need = demand(reference, r, game["max_rounds"], values[wall].sum())
+        owners = Allocations(own, estimate, wall).acceptable(need)
+        accepted = values[wall, owners == wall].sum() >= need - 1e-9
+        out.append(game["gamma"] ** (r - 1) * values[focal, owners == focal].sum() if accepted else 0.0)
+    return out
+
+
 def reference_bound(record: dict, reference: str, first_round: int = 1) -> float:
     """The most discounted utility any focal policy gets against the time-dependent ``reference``
     (two agents) from ``first_round`` on: in each round, the allocation best for the focal seat that
@@ -57,12 +85,11 @@ def reference_bound(record: dict, reference: str, first_round: int = 1) -> float
     positive value, except for greedy), discounted; the best round."""
     game, values = record["game"], np.array(record["preferences"]["values"], dtype=float)
     focal = record["focal_seat"]
-    wall, style = 1 - focal, STRATEGIES[reference]
+    wall = 1 - focal
     splits = [np.array(o) for o in itertools.product((focal, wall), repeat=values.shape[1])]
     best = 0.0
     for r in range(first_round, game["max_rounds"] + 1):
-        progress = (r - 1) / max(game["max_rounds"] - 1, 1)
-        need = (style.opening - (style.opening - style.floor) * progress**style.beta) * values[wall].sum()
+        need = demand(reference, r, game["max_rounds"], values[wall].sum())
         if r == game["max_rounds"] and reference != "greedy":
             need = 1e-6  # takes anything worth more than nothing in the last round
         worth = max((values[focal, o == focal].sum() for o in splits if values[wall, o == wall].sum() >= need - 1e-9),
@@ -103,6 +130,11 @@ def main() -> None:
                                  f"({sum(b - focal_utility(g) > 0.5 for b, g in zip(bound, records[rung]))} games > 0.5)"
                                  for rung in LADDER)
                 print(f"  {opponent}: the most any policy gets from round {first}: {np.mean(bound):.2f}; above {gaps}")
+            if opponent == "greedy":
+                offers = [[u for u in own_offers(g, opponent) if u > 0] for g in records["sim-weak"]]
+                first = np.mean([o[0] if o else 0.0 for o in offers])
+                print(f"  greedy: its own offer taken in the first round it accepts it: {first:.2f}; "
+                      f"in the best such round (hindsight): {np.mean([max(o, default=0.0) for o in offers]):.2f}")
     for better, worse in (("sim-base", "sim-weak"), ("sim-strong", "sim-base"), ("sim-strong", "sim-weak")):
         records = play(config(better, worse, args.draws, args.competition, args.seed))
         games += len(records)
