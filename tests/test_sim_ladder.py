@@ -8,8 +8,9 @@ Every comparison is asserted except the ones in ``OPEN``, which do not hold at e
 and 2 (``python bench/ladder.py --seed N``; the README states the measured matrix and why):
 against ``greedy`` (a wall at 90% of its value) waiting is what beats ``boulware``, whose offers
 cannot be told from greedy's before round 8, and the most any policy gets from round 8 on is at
-or below what sim-weak gets by closing early, with sim-base and sim-strong taking the same offers
-(identical shares); against ``fair`` the utility steps and base's share step are small next to the
+or below what sim-weak gets by closing early (weak takes greedy's own offer in the first round
+greedy accepts it; no rule for when to take it beats that at every seed), with sim-base and
+sim-strong taking the same offers (identical shares); against ``fair`` the utility steps and base's share step are small next to the
 spread of the paired games (the README gives the numbers and what was tried). The seeds of the offline players' choices also depend on the experiment id, so a
 change of prompts reshuffles them.
 """
