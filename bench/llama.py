@@ -90,8 +90,9 @@ def play(tmp: Path, name: str, *overrides: str) -> dict[str, Any]:
     seconds, records = timed(*DEFAULT, *overrides, f"store={store}")
     calls = focal_calls(records)
     logs = "".join(p.read_text(errors="replace") for p in sorted((store / ".servers").glob("*.log")))
-    statuses = sorted({r["status"] for r in records})
-    log.info("%s: %d games (%s), %d calls, %.1f s", name, len(records), ", ".join(statuses), len(calls), seconds)
+    games = ", ".join(f"{r['status']}{' (agreed)' if r['outcome'] and r['outcome']['agreement'] else ''} "
+                      f"r{len(r['rounds'])}" for r in records)
+    log.info("%s: %d games (%s), %d calls, %.1f s", name, len(records), games, len(calls), seconds)
     return {"seconds": seconds, "records": records, "calls": calls, "server": server_figures(logs)}
 
 

@@ -1,5 +1,10 @@
 """Context limits: every prompt is checked against the model's context window before it is sent; a game
-that would overflow ends with a recorded reason and its rounds, or compacts older turns when env asks."""
+that would overflow ends with a recorded reason and its rounds, or compacts older turns when env asks.
+
+The offline models count a prompt's tokens as its characters / 4 (their reported usage), so a prompt
+fits by their count while the character estimate (2.5 characters a token) says it does not: the
+check counts a full-memory prompt as the previous call's reported prompt and reply plus an estimate
+of what was added since."""
 
 from __future__ import annotations
 
@@ -23,7 +28,12 @@ def test_a_game_that_would_overflow_ends_with_its_reason_and_rounds(make_cfg):
     assert "env.context_overflow=end" in record["error"]["message"]
     assert record["rounds"] and record["rounds"][0]["proposals"]  # what was played is kept
     focal = [c for c in record["calls"] if c["seat"] == record["focal_seat"]]
-    assert focal and all(estimate_tokens(_sent(record, c)) <= 2500 for c in focal)  # nothing oversized was sent
+    assert focal and all(c["usage"]["prompt_tokens"] <= 2500 for c in focal)  # nothing oversized was sent
+    # counted, not only estimated: prompts the estimate alone would have refused were sent, and the game
+    # ended when the conversation (by the model's own count) held more than 90% of the window
+    assert max(estimate_tokens(_sent(record, c)) for c in focal) > 2500
+    transcript = record["transcripts"][record["focal_seat"]]
+    assert sum(len(m["content"]) for m in transcript) // 4 > 0.9 * 2500
     # the opponent has no window set: only the focal model's prompts are limited
     assert max(estimate_tokens(_sent(record, c)) for c in record["calls"] if c["seat"] != record["focal_seat"]) > 2000
 
@@ -36,7 +46,7 @@ def test_compaction_keeps_the_rules_and_the_newest_turns(make_cfg, tmp_path):
     assert compacted, "the window was never reached"
     transcript = record["transcripts"][record["focal_seat"]]
     for call in focal:
-        assert estimate_tokens(_sent(record, call)) <= 2500
+        assert call["usage"]["prompt_tokens"] <= 2500
     for call in compacted:
         start = call["sent"][1][0]
         assert start > 1 and transcript[start]["role"] == "user"  # whole turns, oldest first out

@@ -115,3 +115,30 @@ def test_smollm2_store_through_behaviour_checks_and_judges(played, tmp_path):
     assert {"record"} < set(rates["source"])
     for name in ("claims", "gaslighting", "truthfulness", "gaslighting_rates", "behaviour_rates", "behaviour_messages"):
         assert len(pd.read_csv(out / f"{name}.csv")) == len(pd.read_parquet(out / f"{name}.parquet"))
+
+
+def test_smollm2_prompts_are_counted_by_its_own_tokenizer_up_to_the_window(local_llm, tmp_path):
+    """A full-memory prompt is counted as the previous call's prompt and reply, as llama.cpp counted them,
+    plus an estimate of what was added since: the game uses the window the character estimate alone
+    would have given up on early, and no prompt is ever larger than counted."""
+    from bargain.agents.llm import _SLACK
+    from bargain.backend.limits import estimate_tokens
+    from bargain.runner import run_experiment
+
+    window, room = 1536, 1536 - 128  # 128: the reply limit
+    summary = run_experiment(compose_cfg(tmp_path / "store", "model=smollm2", "n_games=1", "counterbalance=false",
+                                         "env.max_rounds=2", f"model.context_window={window}",
+                                         f"model.server.args=[--n_ctx,{window}]"))
+    (record,) = summary.records
+    assert record["status"] in ("context_limit", "complete"), record["error"]  # the server never refused a prompt
+    seat = record["focal_seat"]
+    transcript = record["transcripts"][seat]
+    mine = [c for c in record["calls"] if c["seat"] == seat]
+    assert all(c["usage"]["prompt_tokens"] <= room for c in mine)
+    estimated = [estimate_tokens([m for a, b in c["sent"] for m in transcript[a:b]]) for c in mine]
+    assert max(estimated) > room  # sent although the estimate alone would have ended the game before it
+    for before, call in zip(mine, mine[1:]):  # the count is an upper bound of llama.cpp's own
+        end, added = before["sent"][0][1] + 1, transcript[before["sent"][0][1] + 1:call["sent"][0][1]]
+        counted = before["usage"]["prompt_tokens"] + before["usage"]["completion_tokens"] + _SLACK
+        assert transcript[end - 1]["content"] == before["reply"]
+        assert call["usage"]["prompt_tokens"] <= counted + estimate_tokens(added) + _SLACK * len(added)

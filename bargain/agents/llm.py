@@ -12,6 +12,10 @@ from bargain.backend.limits import estimate_tokens
 from bargain.prompts import render
 
 
+_SLACK = 8  # tokens allowed for the chat template around a message, and for a reply tokenized again in context
+_MAX_CHARS_PER_TOKEN = 6  # a provider's prompt count implying more characters a token than this is not used
+
+
 class ContextLimitExceeded(RuntimeError):
     """The next prompt would not fit the model's context window: the game ends before the call."""
 
@@ -34,9 +38,12 @@ class LLMAgent:
     memory (the original code's behaviour) each call sees only the system prompt and the current
     instruction; the transcript still records everything that was sent.
 
-    Before every call the prompt is checked against the model's context window. ``context_overflow``
-    ``end`` raises ContextLimitExceeded; ``compact`` leaves out the oldest turns after the system
-    prompt until it fits (a call's ``sent`` ranges show exactly what it saw).
+    Before every call the prompt is checked against the model's context window: in full memory, a
+    prompt that extends the previous call's is counted as that call's prompt and reply, as the
+    provider counted them, plus an upper estimate of what was added since (see :meth:`_tokens`); any
+    other prompt by the estimate alone. ``context_overflow`` ``end`` raises ContextLimitExceeded;
+    ``compact`` leaves out the oldest turns after the system prompt until it fits (a call's ``sent``
+    ranges show exactly what it saw).
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class LLMAgent:
         self.pending: list[str] = []
         self.invalid_moves = 0
         self._turn = 0
+        self._counted: tuple[int, int] | None = None  # (transcript length, provider-counted tokens of that prefix)
 
     def observe(self, event: str) -> None:
         """Queue a public event; it is shown with this agent's next instruction."""
@@ -117,6 +125,7 @@ class LLMAgent:
             else:
                 reply, access = await self.backend.complete(self.model, messages, key, reply_cap=cap, schema=schema), None
             self.transcript.append({"role": "assistant", "content": reply.text})
+            self._count(sent, reply.usage if access is None else None)
             try:
                 parsed, error = parse(reply.text), None
             except ParseError as exc:
@@ -131,10 +140,32 @@ class LLMAgent:
         self.invalid_moves += 1
         return Move(None, reply.text, error)
 
+    def _count(self, sent: list[list[int]], usage: dict[str, int] | None) -> None:
+        """Remember the provider's count of the prompt just sent plus its reply (the transcript's newest
+        message), when the prompt was the whole conversation and the count is plausible: at most
+        ``_MAX_CHARS_PER_TOKEN`` characters a token (a provider that left cached tokens out of its
+        count would otherwise make the next prompt look smaller than it is)."""
+        self._counted = None
+        if usage is None or sent != [[0, len(self.transcript) - 1]]:
+            return
+        chars = sum(len(str(m["content"])) for m in self.transcript[:-1])
+        if usage["prompt_tokens"] * _MAX_CHARS_PER_TOKEN >= chars > 0:
+            self._counted = (len(self.transcript), usage["prompt_tokens"] + usage["completion_tokens"] + _SLACK)
+
+    def _tokens(self, ranges: list[list[int]]) -> int:
+        """Tokens of the prompt made of ``ranges``: the character estimate, or, for the whole conversation
+        extending the last counted call, that count plus the estimate of the messages added since (each
+        with ``_SLACK`` tokens for the chat template around it), whichever is smaller."""
+        estimate = estimate_tokens([m for start, end in ranges for m in self.transcript[start:end]])
+        if self._counted and len(ranges) == 1 and ranges[0][0] == 0 and ranges[0][1] >= self._counted[0]:
+            end, counted = self._counted
+            added = self.transcript[end:ranges[0][1]]
+            return min(estimate, counted + estimate_tokens(added) + _SLACK * len(added))
+        return estimate
+
     def _fit(self, sent: list[list[int]], turn_start: int, room: int | None, where: str) -> list[list[int]]:
         """The transcript ranges to send so the prompt fits ``room`` tokens, or raise ContextLimitExceeded."""
-        def size(ranges: list[list[int]]) -> int:
-            return estimate_tokens([m for start, end in ranges for m in self.transcript[start:end]])
+        size = self._tokens
 
         if room is None or size(sent) <= room:
             return sent
@@ -145,6 +176,6 @@ class LLMAgent:
                 if self.transcript[start]["role"] == "user" and size([[0, 1], [start, end]]) <= room:
                     return [[0, 1], [start, end]]
         raise ContextLimitExceeded(
-            f"seat {self.seat} ({self.model}), {where}: the prompt (~{size(sent)} tokens estimated) does not fit the "
+            f"seat {self.seat} ({self.model}), {where}: the prompt (~{size(sent)} tokens counted) does not fit the "
             f"{room} tokens its context window leaves beside the reply limit (env.context_overflow={self.context_overflow})"
         )
