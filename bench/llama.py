@@ -4,8 +4,8 @@
    job starting and stopping the server of ``conf/model/smollm2.yaml``), timed from composition to the
    last record. Its server logs llama.cpp's own timings of every request (``llama_perf`` lines) and how
    many prompt tokens its prefix cache reused (``prefix-match hit`` lines).
-2. **llama.cpp alone**: a sample of the same calls (the exact conversations the games sent, from the
-   records, with the same reply limit, temperature and response format) replayed through ``llama_cpp.Llama`` in this
+2. **llama.cpp alone**: a sample of the same calls (one from each eighth of their prompt lengths: the
+   exact conversations the games sent, from the records, with the same reply limit, temperature and response format) replayed through ``llama_cpp.Llama`` in this
    process with the profile's settings and no pipeline: no HTTP, no LiteLLM, no prefix cache (each
    prompt evaluated from scratch, as a caller that does not keep conversations would).
 3. Tokens per game of the default protocol, full memory vs ``env=stateless``, from recorded usage
@@ -137,7 +137,10 @@ def measure(smoke: bool) -> list[dict[str, Any]]:
         full = play(Path(tmp), "full", *(SMOKE if smoke else ()))
         stateless = None if smoke else play(Path(tmp), "stateless", "env=stateless")
     calls, server = full["calls"], full["server"]
-    sample = calls[:: max(1, len(calls) // (2 if smoke else 8))][: 2 if smoke else 8]
+    # one call from each eighth of the prompt lengths: decoding slows as the context grows, so the sample
+    # holds contexts as long as the games' on average
+    by_length, n = sorted(calls, key=lambda mc: mc[1]["usage"]["prompt_tokens"]), 2 if smoke else 8
+    sample = [by_length[int((i + 0.5) * len(by_length) / n)] for i in range(n)]
     model_path, kwargs = llama_kwargs(config(*DEFAULT).model.server.command)
     alone = direct(model_path, kwargs, sample)
     log.info("llama.cpp alone on %d of the %d calls: %s", len(sample), len(calls), alone)
