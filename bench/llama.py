@@ -5,9 +5,10 @@
    last record. Its server logs llama.cpp's own timings of every request (``llama_perf`` lines) and how
    many prompt tokens its prefix cache reused (``prefix-match hit`` lines).
 2. **llama.cpp alone**: a sample of the same calls (one from each eighth of their prompt lengths: the
-   exact conversations the games sent, from the records, with the same reply limit, temperature and response format) replayed through ``llama_cpp.Llama`` in this
-   process with the profile's settings and no pipeline: no HTTP, no LiteLLM, no prefix cache (each
-   prompt evaluated from scratch, as a caller that does not keep conversations would).
+   exact conversations the games sent, from the records, with the same reply limit, temperature and
+   response format) replayed through ``llama_cpp.Llama`` in this process with the profile's settings
+   and no pipeline: no HTTP, no LiteLLM, no prefix cache (each prompt evaluated from scratch, as a
+   caller that does not keep conversations would).
 3. Tokens per game of the default protocol, full memory vs ``env=stateless``, from recorded usage
    (a self-hosted model costs nothing, so tokens are its cost).
 

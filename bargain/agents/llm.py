@@ -165,17 +165,15 @@ class LLMAgent:
 
     def _fit(self, sent: list[list[int]], turn_start: int, room: int | None, where: str) -> list[list[int]]:
         """The transcript ranges to send so the prompt fits ``room`` tokens, or raise ContextLimitExceeded."""
-        size = self._tokens
-
-        if room is None or size(sent) <= room:
+        if room is None or self._tokens(sent) <= room:
             return sent
         end = sent[-1][1]
         if self.context_overflow == "compact" and self.memory == "full":
             # the rules, then the newest whole turns (each starts with a user message) up to this one
             for start in range(1, turn_start + 1):
-                if self.transcript[start]["role"] == "user" and size([[0, 1], [start, end]]) <= room:
+                if self.transcript[start]["role"] == "user" and self._tokens([[0, 1], [start, end]]) <= room:
                     return [[0, 1], [start, end]]
         raise ContextLimitExceeded(
-            f"seat {self.seat} ({self.model}), {where}: the prompt (~{size(sent)} tokens counted) does not fit the "
+            f"seat {self.seat} ({self.model}), {where}: the prompt (~{self._tokens(sent)} tokens counted) does not fit the "
             f"{room} tokens its context window leaves beside the reply limit (env.context_overflow={self.context_overflow})"
         )
